@@ -1,0 +1,185 @@
+"""Fixtures shared by every suite: a real PostgreSQL, a migrated test database, the app.
+
+The database is the embedded PostgreSQL (started once per run in a temporary directory),
+or the server in TEST_DATABASE_URL. Either way the suite creates its own database on it,
+builds the schema by running the migrations, and drops the database at the end.
+"""
+
+import asyncio
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from todo_api.db.embedded import EmbeddedPostgres
+from todo_api.db.migrate import upgrade_to_head
+from todo_api.db.url import to_async_url
+from todo_api.main import create_app
+from todo_api.settings import Settings
+
+
+def url_string(url: URL) -> str:
+    """A URL as DATABASE_URL would hold it (the password kept)."""
+    return url.render_as_string(hide_password=False)
+
+
+def make_settings(database_url: URL | str | None, **overrides: object) -> Settings:
+    """Settings for a test app, independent of any .env file on the machine."""
+    if isinstance(database_url, URL):
+        database_url = url_string(database_url)
+    secret = SecretStr(database_url) if database_url is not None else None
+    return Settings(_env_file=None, database_url=secret, **overrides)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[URL]:
+    """A URL to the server's maintenance database, for creating test databases."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield to_async_url(external)
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="todo-api-tests-") as data_root,
+        EmbeddedPostgres(Path(data_root) / "pgdata", remove_data_on_stop=True) as postgres,
+    ):
+        yield postgres.url("postgres")
+
+
+class DatabaseFactory:
+    """Creates uniquely named databases on the test server and drops them at the end."""
+
+    def __init__(self, server: URL) -> None:
+        self.server = server
+        self.created: list[str] = []
+
+    async def _execute(self, sql: str) -> None:
+        engine = create_async_engine(self.server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    async def create(self, *, migrated: bool) -> URL:
+        name = f"todo_test_{uuid.uuid4().hex[:16]}"
+        await self._execute(f"CREATE DATABASE {name}")
+        self.created.append(name)
+        url = self.server.set(database=name)
+        if migrated:
+            # Alembic's env.py runs its own event loop, so it gets a thread of its own.
+            await asyncio.to_thread(upgrade_to_head, url)
+        return url
+
+    async def drop_all(self) -> None:
+        for name in self.created:
+            await self._execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+async def databases(postgres_server: URL) -> AsyncIterator[DatabaseFactory]:
+    factory = DatabaseFactory(postgres_server)
+    yield factory
+    await factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+async def database_url(databases: DatabaseFactory) -> URL:
+    """The suite's main database, with the schema built by the migrations."""
+    return await databases.create(migrated=True)
+
+
+@pytest.fixture(scope="session")
+async def admin_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
+    """A connection to the test database that bypasses the app, for arranging and checking
+    rows. Its statements are not part of the app's SQL audit."""
+    engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    yield engine
+    await engine.dispose()
+
+
+# Every statement the app sends that touches the todos table must be scoped to a user:
+# each reference to the table (FROM todos / UPDATE todos) comes with a `todos.user_id = $n`
+# predicate, and an INSERT names user_id among its columns.
+_TABLE_REFERENCE = re.compile(r"\b(?:FROM|UPDATE|JOIN)\s+todos\b", re.IGNORECASE)
+_USER_PREDICATE = re.compile(r"\btodos\.user_id\s*=\s*\$\d+")
+_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+todos\s*\(([^)]*)\)", re.IGNORECASE)
+
+
+def unscoped_statements(statements: list[str]) -> list[str]:
+    """The statements in `statements` that could reach another user's rows."""
+    bad = []
+    for sql in statements:
+        insert = _INSERT.match(sql)
+        if insert:
+            if "user_id" not in insert.group(1):
+                bad.append(sql)
+        elif len(_USER_PREDICATE.findall(sql)) < len(_TABLE_REFERENCE.findall(sql)):
+            bad.append(sql)
+    return bad
+
+
+class StatementLog:
+    """The SQL the app sends, as the driver receives it."""
+
+    def __init__(self) -> None:
+        self.all: list[str] = []
+        self.todos: list[str] = []
+
+    def record(self, statement: str) -> None:
+        self.all.append(statement)
+        if re.search(r"\btodos\b", statement):
+            self.todos.append(statement)
+
+
+@pytest.fixture(scope="session")
+def sql_audit() -> Iterator[StatementLog]:
+    """Collects the app's SQL for the whole run, then fails the run if any statement on the
+    todos table lacked the user_id predicate."""
+    log = StatementLog()
+    yield log
+    kinds = {sql.split(None, 1)[0].upper() for sql in log.todos}
+    assert {"INSERT", "SELECT", "UPDATE", "DELETE"} <= kinds, f"audit saw too little: {kinds}"
+    offenders = unscoped_statements(log.todos)
+    assert not offenders, "statements on todos without a user_id predicate:\n" + "\n".join(
+        offenders
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: URL, sql_audit: StatementLog) -> AsyncIterator[FastAPI]:
+    """The app as served, with its lifespan running, on the test database."""
+    application = create_app(make_settings(database_url))
+    async with application.router.lifespan_context(application):
+        engine: AsyncEngine = application.state.engine
+        event.listen(
+            engine.sync_engine,
+            "before_cursor_execute",
+            lambda _conn, _cursor, statement, *_: sql_audit.record(statement),
+        )
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process, as a browser or curl would."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def clean_database(admin_engine: AsyncEngine) -> None:
+    """Each test that uses the database starts with no todos."""
+    async with admin_engine.connect() as connection:
+        await connection.execute(text("TRUNCATE todos"))

@@ -1,0 +1,34 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from todo_api.api.deps import DatabaseConnection
+from todo_api.errors import ErrorBody
+from todo_api.services.health import check_ready
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+class HealthStatus(BaseModel):
+    """The probe passed."""
+
+    status: str
+
+
+@router.get("", summary="Liveness")
+async def live() -> HealthStatus:
+    """200 while the process runs; never touches the database, so a database outage does
+    not get healthy API processes restarted."""
+    return HealthStatus(status="ok")
+
+
+@router.get(
+    "/ready",
+    summary="Readiness",
+    responses={503: {"model": ErrorBody, "description": "Database down or not migrated."}},
+)
+async def ready(request: Request, connection: DatabaseConnection) -> HealthStatus:
+    """200 when the database answers and its schema is at the current migration."""
+    await check_ready(connection, request.app.state.head_revision)
+    return HealthStatus(status="ready")

@@ -1,0 +1,209 @@
+"""Domain exceptions and the one place that turns any failure into the API's JSON error.
+
+Every error body has the same shape, `{"detail": ..., "error_code": ...}`, plus
+`field_errors` for validation, so clients branch on `error_code` and never on prose.
+Services raise the domain exceptions below and know nothing about HTTP; the handlers
+registered by `install_error_handlers` are the only code that picks a status for them.
+"""
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from todo_api.db.availability import is_database_unavailable
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 2
+
+
+class FieldError(BaseModel):
+    """One invalid input: where it was (`body.title`, `query.limit`, `path.user_id`) and why."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response has this shape."""
+
+    detail: str
+    error_code: str
+
+
+class ValidationErrorBody(ErrorBody):
+    """A 422: the request was understood but some input is invalid."""
+
+    field_errors: list[FieldError]
+
+
+# Documented on each route so the OpenAPI document lists every error a client can get.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such todo for this user, or no such route."},
+    422: {"model": ValidationErrorBody, "description": "Invalid path, query or body."},
+    503: {"model": ErrorBody, "description": "The database is unavailable; see Retry-After."},
+}
+BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    413: {"model": ErrorBody, "description": "The body is larger than 64 KiB."},
+    415: {"model": ErrorBody, "description": "The body is not JSON by its Content-Type."},
+}
+
+
+class TodoApiError(Exception):
+    """Base of the failures a service reports on purpose."""
+
+
+class TodoNotFound(TodoApiError):
+    """No such todo for this user. Deliberately the same whether the id is unknown or
+    belongs to someone else, so ids of other users cannot be probed."""
+
+
+class InvalidInput(TodoApiError):
+    """Input that passed type validation but breaks a rule only the service can check."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class DatabaseUnavailable(TodoApiError):
+    """The database cannot be reached or did not answer in time; worth retrying."""
+
+
+class ErrorResponse(Response):
+    """A JSON error in the API's shape."""
+
+    media_type = "application/json"
+
+    def __init__(
+        self,
+        status_code: int,
+        error_code: str,
+        detail: str,
+        *,
+        field_errors: Sequence[dict[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"detail": detail, "error_code": error_code}
+        if field_errors is not None:
+            body["field_errors"] = list(field_errors)
+        super().__init__(orjson.dumps(body), status_code=status_code, headers=headers)
+
+
+def validation_error(field_errors: Sequence[dict[str, str]]) -> ErrorResponse:
+    """The 422 every kind of bad input gets, naming each offending field."""
+    return ErrorResponse(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        "VALIDATION_ERROR",
+        "The request is invalid; see field_errors.",
+        field_errors=field_errors,
+    )
+
+
+def service_unavailable() -> ErrorResponse:
+    """The 503 for a database that is down, asleep or too slow."""
+    return ErrorResponse(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+        "The database is unavailable; retry shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def unsupported_media_type() -> ErrorResponse:
+    """The 415 for a body that is not declared as JSON."""
+    return ErrorResponse(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Send the body as JSON, with Content-Type: application/json.",
+    )
+
+
+def _field_name(location: Sequence[str | int]) -> str:
+    """`("body", "title")` becomes `body.title`; a JSON syntax error's offset is dropped."""
+    parts = [str(part) for part in location if not isinstance(part, int)]
+    return ".".join(parts) or "request"
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error["msg"])
+    if error["type"] == "json_invalid":
+        reason = error.get("ctx", {}).get("error")
+        return f"Body is not valid JSON: {reason}" if reason else "Body is not valid JSON"
+    return message
+
+
+async def _on_request_validation_error(_: Request, exc: RequestValidationError) -> Response:
+    return validation_error(
+        [{"field": _field_name(error["loc"]), "message": _message(error)} for error in exc.errors()]
+    )
+
+
+async def _on_http_exception(_: Request, exc: StarletteHTTPException) -> Response:
+    """Routing and protocol errors raised by Starlette and FastAPI (404, 405, 413, ...)."""
+    http_status = HTTPStatus(exc.status_code)
+    error_code = {
+        HTTPStatus.NOT_FOUND: "NOT_FOUND",
+        HTTPStatus.METHOD_NOT_ALLOWED: "METHOD_NOT_ALLOWED",
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+    }.get(http_status, http_status.name)
+    detail = exc.detail if http_status != HTTPStatus.NOT_FOUND else "Resource not found."
+    return ErrorResponse(http_status, error_code, str(detail), headers=exc.headers)
+
+
+async def _on_todo_not_found(_: Request, __: TodoNotFound) -> Response:
+    return ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Todo not found.")
+
+
+async def _on_invalid_input(_: Request, exc: InvalidInput) -> Response:
+    return validation_error([{"field": exc.field, "message": exc.message}])
+
+
+async def _on_database_unavailable(_: Request, exc: DatabaseUnavailable) -> Response:
+    logger.warning("Database not ready: %s", exc)
+    return service_unavailable()
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """Driver and pool failures: an outage is a 503, anything else a bug (500)."""
+    if is_database_unavailable(exc):
+        logger.warning("Database unavailable: %s", type(exc).__name__)
+        return service_unavailable()
+    return await _on_unexpected_error(request, exc)
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
+    """The last resort: log everything, tell the client nothing internal."""
+    logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return ErrorResponse(
+        HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "An unexpected error occurred."
+    )
+
+
+ExceptionHandler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+
+# Passed to FastAPI(exception_handlers=...) by the app factory. Outages may surface as a
+# driver error, a socket error or a timeout, so all three go through the classifier.
+EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
+    RequestValidationError: _on_request_validation_error,
+    StarletteHTTPException: _on_http_exception,
+    TodoNotFound: _on_todo_not_found,
+    InvalidInput: _on_invalid_input,
+    DatabaseUnavailable: _on_database_unavailable,
+    SQLAlchemyError: _on_database_error,
+    OSError: _on_database_error,
+    TimeoutError: _on_database_error,
+    Exception: _on_unexpected_error,
+}

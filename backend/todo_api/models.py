@@ -1,0 +1,116 @@
+"""The todo, defined once: SQLModel classes that are both the `todos` table and the API schemas.
+
+The field types below carry every input rule (trimming, lengths, no NUL characters), so the
+table, the request bodies, the responses and the OpenAPI document cannot drift apart. The
+database repeats the limits as constraints in the migrations, and a test compares the two.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from annotated_types import MaxLen
+from pydantic import MISSING, StringConstraints
+from sqlalchemy import CheckConstraint, DateTime, Index, MetaData, false, text
+from sqlmodel import Field, SQLModel
+
+# PostgreSQL text cannot hold U+0000, so a NUL must be a 422 at the edge, not a 500 in the driver.
+NO_NUL_CHARACTER = r"^[^\x00]*$"
+TITLE_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 2000
+USER_ID_MAX_LENGTH = 128
+USER_ID_PATTERN = r"^[A-Za-z0-9._~:@|+\-]+$"
+
+# MaxLen comes first: SQLModel reads the column length from the first length constraint.
+Title = Annotated[
+    str,
+    MaxLen(TITLE_MAX_LENGTH),
+    StringConstraints(strip_whitespace=True, min_length=1, pattern=NO_NUL_CHARACTER),
+]
+Description = Annotated[
+    str, MaxLen(DESCRIPTION_MAX_LENGTH), StringConstraints(pattern=NO_NUL_CHARACTER)
+]
+
+# Constraint names are stable and predictable, so migrations can refer to them.
+SQLModel.metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class TodoBase(SQLModel):
+    """The fields a client writes."""
+
+    title: Title
+    # SQLModel cannot see a length inside an Optional, so the column length is repeated here.
+    description: Description | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
+    is_completed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+
+
+class Todo(TodoBase, table=True):
+    """The `todos` table. `(user_id, id)` is the key: every access is by user, and a
+    distributed PostgreSQL (Citus) can later shard on `user_id`."""
+
+    __tablename__ = "todos"
+    __table_args__ = (
+        CheckConstraint("btrim(title) <> ''", name="title_not_blank"),
+        Index(
+            "ix_todos_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")
+        ),
+    )
+
+    user_id: str = Field(primary_key=True, max_length=USER_ID_MAX_LENGTH)
+    id: uuid.UUID = Field(
+        primary_key=True, sa_column_kwargs={"server_default": text("gen_random_uuid()")}
+    )
+    created_at: datetime = Field(
+        sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": text("now()")}
+    )
+    updated_at: datetime = Field(
+        sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": text("now()")}
+    )
+
+
+class TodoCreate(TodoBase):
+    """POST body: a title, and optionally a description and a completion state."""
+
+
+class TodoReplace(TodoBase):
+    """PUT body: a full replacement, so every field is required (`description` may be null)."""
+
+    description: Description | None
+    is_completed: bool
+
+
+class TodoPatch(SQLModel):
+    """PATCH body: any subset of the fields; an absent field is left as it is.
+    Only `description` may be null, which clears it."""
+
+    # MISSING (not None) marks an absent field: it stays out of `model_dump()` and out of
+    # the schema's `required`, while an explicit null for `title` is still rejected.
+
+    title: Title | MISSING = MISSING
+    description: Description | MISSING | None = MISSING
+    is_completed: bool | MISSING = MISSING
+
+
+class TodoPublic(TodoBase):
+    """A todo as the API returns it."""
+
+    id: uuid.UUID
+    user_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TodoPage(SQLModel):
+    """One page of a listing. `count` counts every item matching the filters, on all pages."""
+
+    items: list[TodoPublic]
+    count: int
+    next_cursor: str | None
