@@ -130,6 +130,13 @@ def unsupported_media_type() -> ErrorResponse:
     )
 
 
+def payload_too_large() -> ErrorResponse:
+    """The 413 for a body over the limit."""
+    return ErrorResponse(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "PAYLOAD_TOO_LARGE", "The body is larger than 64 KiB."
+    )
+
+
 def _field_name(location: Sequence[str | int]) -> str:
     """`("body", "title")` becomes `body.title`; a JSON syntax error's offset is dropped."""
     parts = [str(part) for part in location if not isinstance(part, int)]
@@ -187,8 +194,13 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
 async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
     """The last resort: log everything, tell the client nothing internal."""
     logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # This handler runs outside every middleware, so it adds the request id itself.
+    request_id = request.scope.get("state", {}).get("request_id")
     return ErrorResponse(
-        HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "An unexpected error occurred."
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "An unexpected error occurred.",
+        headers={"X-Request-ID": request_id} if request_id else None,
     )
 
 

@@ -12,7 +12,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from todo_api import __version__
 from todo_api.api import health, v1
-from todo_api.api.middleware import JsonBodyMiddleware, RequestIdMiddleware
+from todo_api.api.middleware import (
+    BodySizeLimitMiddleware,
+    JsonBodyMiddleware,
+    RequestIdMiddleware,
+)
 from todo_api.db.engine import create_engine
 from todo_api.db.migrate import head_revision
 from todo_api.db.url import to_async_url
@@ -53,12 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.include_router(v1.router)
     app.include_router(health.router)
     app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_size=MAX_BODY_BYTES)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -5,21 +5,20 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from todo_api.db.session import Database
 from todo_api.models import USER_ID_MAX_LENGTH, USER_ID_PATTERN
 
 
-async def _database_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection for one request, returned to the pool however the request ends.
+async def _database(request: Request) -> AsyncIterator[Database]:
+    """The request's database access, closed however the request ends.
 
-    This is the only way routes reach the database, so nothing can leak a connection."""
-    engine: AsyncEngine = request.app.state.engine
-    async with engine.connect() as connection:
-        yield connection
+    This is the only way routes reach the database, so no connection can leak."""
+    async with Database(request.app.state.engine) as database:
+        yield database
 
 
-DatabaseConnection = Annotated[AsyncConnection, Depends(_database_connection)]
+DatabaseDep = Annotated[Database, Depends(_database)]
 
 UserId = Annotated[
     str,

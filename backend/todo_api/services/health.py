@@ -2,19 +2,19 @@
 
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from todo_api.db.session import Database
 from todo_api.errors import DatabaseUnavailable
 
 
-async def check_ready(connection: AsyncConnection, head_revision: str | None) -> None:
+async def check_ready(database: Database, head_revision: str | None) -> None:
     """Raise DatabaseUnavailable unless the schema is at the migrations' head.
 
     A database that answers but was never migrated (or is behind this code) would fail
     every request, so it must not receive traffic either."""
     try:
         revision = (
-            await connection.execute(text("SELECT version_num FROM alembic_version"))
+            await database.execute(text("SELECT version_num FROM alembic_version"))
         ).scalar_one_or_none()
     except ProgrammingError:  # no alembic_version table: never migrated
         revision = None

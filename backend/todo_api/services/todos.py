@@ -22,10 +22,10 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlmodel import SQLModel
 
+from todo_api.db.session import Database
 from todo_api.errors import TodoNotFound
 from todo_api.models import TodoCreate, TodoPage, TodoPatch, TodoPublic, TodoReplace
 from todo_api.services.cursor import Cursor, SortOrder, decode_cursor
@@ -46,58 +46,56 @@ def _to_public(row: Row[Any]) -> TodoPublic:
     return TodoPublic.model_validate(row, from_attributes=True)
 
 
-async def _one_or_not_found(connection: AsyncConnection, statement: Executable) -> TodoPublic:
-    row = (await connection.execute(statement)).one_or_none()
+async def _one_or_not_found(database: Database, statement: Executable) -> TodoPublic:
+    row = (await database.execute(statement)).one_or_none()
     if row is None:
         raise TodoNotFound
     return _to_public(row)
 
 
-async def create_todo(connection: AsyncConnection, user_id: str, data: TodoCreate) -> TodoPublic:
+async def create_todo(database: Database, user_id: str, data: TodoCreate) -> TodoPublic:
     """Insert a todo; the database assigns its id and timestamps."""
     statement = insert(TODOS).values(user_id=user_id, **data.model_dump()).returning(*_COLUMNS)
-    return _to_public((await connection.execute(statement)).one())
+    return _to_public((await database.execute(statement)).one())
 
 
-async def get_todo(connection: AsyncConnection, user_id: str, todo_id: uuid.UUID) -> TodoPublic:
+async def get_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoPublic:
     """One of the user's todos, or TodoNotFound."""
-    return await _one_or_not_found(connection, select(TODOS).where(*_owned(user_id, todo_id)))
+    return await _one_or_not_found(database, select(TODOS).where(*_owned(user_id, todo_id)))
 
 
 async def replace_todo(
-    connection: AsyncConnection, user_id: str, todo_id: uuid.UUID, data: TodoReplace
+    database: Database, user_id: str, todo_id: uuid.UUID, data: TodoReplace
 ) -> TodoPublic:
     """Overwrite every writable field."""
-    return await _update(connection, user_id, todo_id, data.model_dump())
+    return await _update(database, user_id, todo_id, data.model_dump())
 
 
 async def patch_todo(
-    connection: AsyncConnection, user_id: str, todo_id: uuid.UUID, changes: TodoPatch
+    database: Database, user_id: str, todo_id: uuid.UUID, changes: TodoPatch
 ) -> TodoPublic:
     """Change only the fields the client sent. An empty patch changes nothing, so
     `updated_at` stays where it was."""
     values = changes.model_dump()
     if not values:
-        return await get_todo(connection, user_id, todo_id)
-    return await _update(connection, user_id, todo_id, values)
+        return await get_todo(database, user_id, todo_id)
+    return await _update(database, user_id, todo_id, values)
 
 
-async def toggle_completed(
-    connection: AsyncConnection, user_id: str, todo_id: uuid.UUID
-) -> TodoPublic:
+async def toggle_completed(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoPublic:
     """Flip `is_completed` in the database, so concurrent toggles never lose one."""
-    return await _update(connection, user_id, todo_id, {"is_completed": ~_COLUMNS.is_completed})
+    return await _update(database, user_id, todo_id, {"is_completed": ~_COLUMNS.is_completed})
 
 
-async def delete_todo(connection: AsyncConnection, user_id: str, todo_id: uuid.UUID) -> None:
+async def delete_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> None:
     """Remove a todo, or raise TodoNotFound."""
     statement = delete(TODOS).where(*_owned(user_id, todo_id)).returning(_COLUMNS.id)
-    if (await connection.execute(statement)).one_or_none() is None:
+    if (await database.execute(statement)).one_or_none() is None:
         raise TodoNotFound
 
 
 async def _update(
-    connection: AsyncConnection, user_id: str, todo_id: uuid.UUID, values: dict[str, Any]
+    database: Database, user_id: str, todo_id: uuid.UUID, values: dict[str, Any]
 ) -> TodoPublic:
     statement = (
         update(TODOS)
@@ -105,7 +103,7 @@ async def _update(
         .values(**values, updated_at=_NEXT_UPDATED_AT)
         .returning(*_COLUMNS)
     )
-    return await _one_or_not_found(connection, statement)
+    return await _one_or_not_found(database, statement)
 
 
 def _escape_like(text: str) -> str:
@@ -165,7 +163,7 @@ def _list_statement(
 
 
 async def list_todos(
-    connection: AsyncConnection,
+    database: Database,
     user_id: str,
     *,
     limit: int,
@@ -179,7 +177,7 @@ async def list_todos(
     statement = _list_statement(
         user_id, limit=limit, cursor=position, is_completed=is_completed, q=q, order=order
     )
-    rows = (await connection.execute(statement)).all()
+    rows = (await database.execute(statement)).all()
     total = rows[0].total
     items = [_to_public(row) for row in rows if row.id is not None]
     next_cursor = None

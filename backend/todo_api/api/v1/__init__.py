@@ -2,8 +2,7 @@
 
 from fastapi import APIRouter
 
-from todo_api.api.routing import OrjsonRoute
 from todo_api.api.v1 import todos
 
-router = APIRouter(prefix="/api/v1", route_class=OrjsonRoute)
+router = APIRouter(prefix="/api/v1")
 router.include_router(todos.router)

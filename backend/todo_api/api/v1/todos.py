@@ -6,7 +6,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response, status
 
-from todo_api.api.deps import DatabaseConnection, TodoId, UserId
+from todo_api.api.deps import DatabaseDep, TodoId, UserId
+from todo_api.api.routing import OrjsonRoute
 from todo_api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES
 from todo_api.models import (
     NO_NUL_CHARACTER,
@@ -19,7 +20,8 @@ from todo_api.models import (
 from todo_api.services import todos as service
 from todo_api.services.cursor import CURSOR_MAX_LENGTH, SortOrder
 
-router = APIRouter(prefix="/users/{user_id}/todos", tags=["todos"])
+# Each router sets its own route class: include_router keeps the class routes were made with.
+router = APIRouter(prefix="/users/{user_id}/todos", tags=["todos"], route_class=OrjsonRoute)
 
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
@@ -38,10 +40,10 @@ def _todo_location(todo: TodoPublic) -> str:
     summary="Create a todo",
 )
 async def create_todo(
-    user_id: UserId, data: TodoCreate, connection: DatabaseConnection, response: Response
+    user_id: UserId, data: TodoCreate, database: DatabaseDep, response: Response
 ) -> TodoPublic:
     """Creates a todo for `user_id`; the `Location` header is its URL."""
-    todo = await service.create_todo(connection, user_id, data)
+    todo = await service.create_todo(database, user_id, data)
     response.headers["Location"] = _todo_location(todo)
     return todo
 
@@ -49,7 +51,7 @@ async def create_todo(
 @router.get("", responses=ERROR_RESPONSES, summary="List todos")
 async def list_todos(
     user_id: UserId,
-    connection: DatabaseConnection,
+    database: DatabaseDep,
     limit: Annotated[
         int, Query(ge=1, le=PAGE_SIZE_MAX, description="Items per page.")
     ] = PAGE_SIZE_DEFAULT,
@@ -76,38 +78,36 @@ async def list_todos(
 ) -> TodoPage:
     """Lists `user_id`'s todos a page at a time; `count` is the total matching the filters."""
     return await service.list_todos(
-        connection, user_id, limit=limit, cursor=cursor, is_completed=is_completed, q=q, order=order
+        database, user_id, limit=limit, cursor=cursor, is_completed=is_completed, q=q, order=order
     )
 
 
 @router.get("/{todo_id}", responses=ERROR_RESPONSES, summary="Get a todo")
-async def get_todo(user_id: UserId, todo_id: TodoId, connection: DatabaseConnection) -> TodoPublic:
+async def get_todo(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> TodoPublic:
     """One todo of `user_id`'s."""
-    return await service.get_todo(connection, user_id, todo_id)
+    return await service.get_todo(database, user_id, todo_id)
 
 
 @router.put("/{todo_id}", responses=BODY_ERROR_RESPONSES, summary="Replace a todo")
 async def replace_todo(
-    user_id: UserId, todo_id: TodoId, data: TodoReplace, connection: DatabaseConnection
+    user_id: UserId, todo_id: TodoId, data: TodoReplace, database: DatabaseDep
 ) -> TodoPublic:
     """Sets every field: `title`, `description` (null allowed) and `is_completed`."""
-    return await service.replace_todo(connection, user_id, todo_id, data)
+    return await service.replace_todo(database, user_id, todo_id, data)
 
 
 @router.patch("/{todo_id}", responses=BODY_ERROR_RESPONSES, summary="Update some fields")
 async def patch_todo(
-    user_id: UserId, todo_id: TodoId, changes: TodoPatch, connection: DatabaseConnection
+    user_id: UserId, todo_id: TodoId, changes: TodoPatch, database: DatabaseDep
 ) -> TodoPublic:
     """Changes only the fields sent; `description: null` clears the description."""
-    return await service.patch_todo(connection, user_id, todo_id, changes)
+    return await service.patch_todo(database, user_id, todo_id, changes)
 
 
 @router.patch("/{todo_id}/complete", responses=ERROR_RESPONSES, summary="Toggle completion")
-async def toggle_completed(
-    user_id: UserId, todo_id: TodoId, connection: DatabaseConnection
-) -> TodoPublic:
+async def toggle_completed(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> TodoPublic:
     """Flips `is_completed`: open becomes completed and completed becomes open."""
-    return await service.toggle_completed(connection, user_id, todo_id)
+    return await service.toggle_completed(database, user_id, todo_id)
 
 
 @router.delete(
@@ -116,6 +116,6 @@ async def toggle_completed(
     responses=ERROR_RESPONSES,
     summary="Delete a todo",
 )
-async def delete_todo(user_id: UserId, todo_id: TodoId, connection: DatabaseConnection) -> None:
+async def delete_todo(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> None:
     """Deletes the todo for good."""
-    await service.delete_todo(connection, user_id, todo_id)
+    await service.delete_todo(database, user_id, todo_id)
