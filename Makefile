@@ -54,6 +54,7 @@ openapi: $(INSTALLED)
 	$(BIN)/python -m todo_api.openapi > specs/openapi.json
 
 lock:
+	uv pip compile requirements/build.in --python-version 3.11 --generate-hashes --no-header -q -o requirements/build.lock
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --no-header -q -o requirements/runtime.lock
 	uv pip compile pyproject.toml requirements/build.in --extra dev --python-version 3.11 --generate-hashes --no-header -q -o requirements/dev.lock
 

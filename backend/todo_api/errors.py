@@ -3,7 +3,7 @@
 Every error body has the same shape, `{"detail": ..., "error_code": ...}`, plus
 `field_errors` for validation, so clients branch on `error_code` and never on prose.
 Services raise the domain exceptions below and know nothing about HTTP; the handlers
-registered by `install_error_handlers` are the only code that picks a status for them.
+in `EXCEPTION_HANDLERS` are the only code that picks a status for them.
 """
 
 import logging
@@ -18,12 +18,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from todo_api.db.availability import is_database_unavailable
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
+# The largest request body the API accepts (enforced by the body-size middleware).
+MAX_BODY_BYTES = 64 * 1024
+_MAX_BODY_TEXT = f"{MAX_BODY_BYTES // 1024} KiB"
 
 
 class FieldError(BaseModel):
@@ -54,7 +58,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
-    413: {"model": ErrorBody, "description": "The body is larger than 64 KiB."},
+    413: {"model": ErrorBody, "description": f"The body is larger than {_MAX_BODY_TEXT}."},
     415: {"model": ErrorBody, "description": "The body is not JSON by its Content-Type."},
 }
 
@@ -133,7 +137,9 @@ def unsupported_media_type() -> ErrorResponse:
 def payload_too_large() -> ErrorResponse:
     """The 413 for a body over the limit."""
     return ErrorResponse(
-        HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "PAYLOAD_TOO_LARGE", "The body is larger than 64 KiB."
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        f"The body is larger than {_MAX_BODY_TEXT}.",
     )
 
 
@@ -157,13 +163,37 @@ async def _on_request_validation_error(_: Request, exc: RequestValidationError) 
     )
 
 
-async def _on_http_exception(_: Request, exc: StarletteHTTPException) -> Response:
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette's own `Allow` names only the
+    first matching route's methods (GET for a todo, though PUT, PATCH, DELETE work too)."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
     """Routing and protocol errors raised by Starlette and FastAPI (404, 405, 413, ...)."""
+    if exc.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+        return payload_too_large()
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        return ErrorResponse(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "Method not allowed.",
+            headers={"Allow": _allowed_methods(request)},
+        )
     http_status = HTTPStatus(exc.status_code)
     error_code = {
         HTTPStatus.NOT_FOUND: "NOT_FOUND",
-        HTTPStatus.METHOD_NOT_ALLOWED: "METHOD_NOT_ALLOWED",
-        HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
         HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
     }.get(http_status, http_status.name)
     detail = exc.detail if http_status != HTTPStatus.NOT_FOUND else "Resource not found."

@@ -20,10 +20,8 @@ from todo_api.api.middleware import (
 from todo_api.db.engine import create_engine
 from todo_api.db.migrate import head_revision
 from todo_api.db.url import to_async_url
-from todo_api.errors import EXCEPTION_HANDLERS
+from todo_api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from todo_api.settings import Settings, get_settings
-
-MAX_BODY_BYTES = 64 * 1024
 
 DESCRIPTION = """
 Todos that belong to a user. Every path names the `user_id`; a user sees only their own

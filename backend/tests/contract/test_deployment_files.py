@@ -1,0 +1,344 @@
+"""docker-compose.yml and backend/Dockerfile, checked without a Docker engine.
+
+Nothing in CI builds the image or starts the stack, so these files would otherwise rot
+unnoticed until someone with Docker tried them. Each test pins one thing that person
+would hit: a service starting too early, a path that no longer exists, a URL the app
+refuses, an image running as root.
+"""
+
+import fnmatch
+import json
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+
+from todo_api.db.url import to_async_url
+
+ROOT = Path(__file__).resolve().parents[3]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "backend" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+APP_SERVICES = ("migrate", "api")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One Dockerfile instruction, continuation lines joined."""
+
+    keyword: str
+    arguments: str
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Enough of the Dockerfile grammar for these checks: comments, `\\` continuations."""
+    instructions: list[Instruction] = []
+    pending = ""
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        instructions.append(Instruction(keyword.upper(), arguments.strip()))
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continued line"
+    return instructions
+
+
+def exec_form(instruction: Instruction) -> list[str]:
+    """The JSON array of CMD or HEALTHCHECK ... CMD; the shell form is not used here."""
+    array = instruction.arguments[instruction.arguments.index("[") :]
+    command: list[str] = json.loads(array)
+    return command
+
+
+def env_values(instructions: list[Instruction]) -> dict[str, str]:
+    """Every `ENV KEY=value` of the final stage."""
+    values: dict[str, str] = {}
+    for instruction in final_stage(instructions):
+        if instruction.keyword == "ENV":
+            for word in shlex.split(instruction.arguments):
+                key, _, value = word.partition("=")
+                values[key] = value
+    return values
+
+
+def final_stage(instructions: list[Instruction]) -> list[Instruction]:
+    """The instructions from the last FROM on: the image that actually runs."""
+    last_from = max(i for i, ins in enumerate(instructions) if ins.keyword == "FROM")
+    return instructions[last_from:]
+
+
+def copy_sources(instruction: Instruction) -> list[str]:
+    """The build-context paths a COPY reads (its flags and destination dropped)."""
+    words = [word for word in shlex.split(instruction.arguments) if not word.startswith("--")]
+    return words[:-1]
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = DOCKERIGNORE.read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def is_dockerignored(path: str, patterns: list[str]) -> bool:
+    """Approximates Docker's matcher: a pattern excludes what it matches and everything
+    beneath it, and a leading `**/` matches in any directory."""
+    candidates = [path, *(str(parent) for parent in PurePosixPath(path).parents if parent.name)]
+    return any(_matches(pattern, candidate) for pattern in patterns for candidate in candidates)
+
+
+def _matches(pattern: str, candidate: str) -> bool:
+    if pattern.startswith("**/"):
+        return fnmatch.fnmatch(PurePosixPath(candidate).name, pattern.removeprefix("**/"))
+    return fnmatch.fnmatch(candidate, pattern)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return document
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = compose["services"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[Instruction]:
+    return parse_dockerfile(DOCKERFILE.read_text())
+
+
+# docker-compose.yml
+
+
+def test_compose_defines_the_database_the_migration_and_the_api(services: dict[str, Any]) -> None:
+    assert set(services) == {"db", "migrate", "api"}
+
+
+def test_database_image_is_official_postgres_pinned_to_a_major_version(
+    services: dict[str, Any],
+) -> None:
+    """`postgres:latest` would move to a new major version under an existing data volume,
+    which PostgreSQL refuses to start on."""
+    assert re.fullmatch(r"postgres:\d+(\.\d+)?", services["db"]["image"])
+
+
+def test_database_reports_healthy_only_when_pg_isready_passes(services: dict[str, Any]) -> None:
+    test = services["db"]["healthcheck"]["test"]
+    command = test[1] if test[0] == "CMD-SHELL" else " ".join(test[1:])
+    assert command.startswith("pg_isready")
+
+
+def test_database_keeps_its_data_in_a_named_volume_at_the_image_data_path(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    """From PostgreSQL 18 the official image keeps data under /var/lib/postgresql (in a
+    versioned directory) and refuses a mount at the old /var/lib/postgresql/data."""
+    major = int(services["db"]["image"].split(":")[1].split(".")[0])
+    data_path = "/var/lib/postgresql" if major >= 18 else "/var/lib/postgresql/data"
+    mounts = [volume.split(":") for volume in services["db"]["volumes"]]
+    named = [(source, target) for source, target, *_ in mounts if source in compose["volumes"]]
+    assert [target for _, target in named] == [data_path]
+
+
+def test_migration_waits_for_a_healthy_database_and_runs_todo_api_migrate(
+    services: dict[str, Any],
+) -> None:
+    migrate = services["migrate"]
+    assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert migrate["command"] == ["todo-api", "migrate"]
+
+
+def test_migration_runs_once_instead_of_restarting(services: dict[str, Any]) -> None:
+    """A restart policy would rerun a finished migration forever, and the API, which waits
+    for it to complete, would never start."""
+    assert services["migrate"].get("restart", "no") == "no"
+
+
+def test_api_starts_only_after_the_migration_succeeded_and_the_database_is_healthy(
+    services: dict[str, Any],
+) -> None:
+    assert services["api"]["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
+
+
+def test_api_serves_without_migrating(services: dict[str, Any]) -> None:
+    """Several API replicas must not race to migrate; that is the migrate service's job."""
+    assert services["api"].get("command", ["todo-api", "serve"]) == ["todo-api", "serve"]
+
+
+def test_api_is_published_on_port_8000(services: dict[str, Any]) -> None:
+    published = [str(port).rsplit(":", 2)[-2:] for port in services["api"]["ports"]]
+    assert ["8000", "8000"] in published
+
+
+def test_api_is_healthy_only_when_ready_to_serve_requests(services: dict[str, Any]) -> None:
+    """Readiness, not liveness: the API is healthy once the database answers and is migrated."""
+    test = services["api"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert "http://127.0.0.1:8000/health/ready" in test[3]
+    compile(test[3], "<api healthcheck>", "exec")
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_build_from_the_repository_root_with_the_backend_dockerfile(
+    services: dict[str, Any], name: str
+) -> None:
+    build = services[name]["build"]
+    context = ROOT / build["context"]
+    assert context.resolve() == ROOT
+    assert (context / build["dockerfile"]).resolve() == DOCKERFILE
+    assert DOCKERFILE.is_file()
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_use_a_database_url_the_app_accepts(
+    services: dict[str, Any], name: str
+) -> None:
+    url = to_async_url(services[name]["environment"]["DATABASE_URL"])
+
+    assert url.host == "db"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_log_in_with_the_database_service_credentials(
+    services: dict[str, Any], name: str
+) -> None:
+    url = to_async_url(services[name]["environment"]["DATABASE_URL"])
+    db = services["db"]["environment"]
+
+    assert (url.username, url.password, url.database) == (
+        db["POSTGRES_USER"],
+        db["POSTGRES_PASSWORD"],
+        db["POSTGRES_DB"],
+    )
+
+
+# backend/Dockerfile
+
+
+def test_image_base_is_a_slim_python_the_package_supports(dockerfile: list[Instruction]) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    minimum = re.fullmatch(r">=(\d+)\.(\d+)", pyproject["project"]["requires-python"])
+    assert minimum is not None
+    for instruction in dockerfile:
+        if instruction.keyword == "FROM":
+            version = re.match(r"python:(\d+)\.(\d+)-slim\b", instruction.arguments)
+            assert version is not None, instruction
+            assert tuple(map(int, version.groups())) >= tuple(map(int, minimum.groups()))
+
+
+def test_image_runs_as_a_non_root_user(dockerfile: list[Instruction]) -> None:
+    stage = final_stage(dockerfile)
+    keywords = [instruction.keyword for instruction in stage]
+    users = [instruction.arguments for instruction in stage if instruction.keyword == "USER"]
+
+    assert users
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    assert keywords.index("USER") < keywords.index("CMD")
+
+
+def test_image_serves_the_api_on_all_interfaces(dockerfile: list[Instruction]) -> None:
+    """The default HOST (127.0.0.1) would be unreachable from outside the container."""
+    cmd = [instruction for instruction in final_stage(dockerfile) if instruction.keyword == "CMD"]
+
+    assert exec_form(cmd[-1]) == ["todo-api", "serve"]
+    assert env_values(dockerfile)["HOST"] == "0.0.0.0"  # noqa: S104
+
+
+def test_image_healthcheck_probes_liveness_with_the_python_standard_library(
+    dockerfile: list[Instruction],
+) -> None:
+    """The slim image has no curl; the check must use what is installed."""
+    checks = [ins for ins in final_stage(dockerfile) if ins.keyword == "HEALTHCHECK"]
+    assert len(checks) == 1
+    command = exec_form(checks[0])
+
+    assert command[:2] == ["python", "-c"]
+    assert "/health'" in command[2]
+    assert "urllib.request" in command[2]
+    compile(command[2], "<image healthcheck>", "exec")
+
+
+def _pip_commands(dockerfile: list[Instruction]) -> list[list[str]]:
+    """Every pip invocation in the RUN steps, split into words."""
+    commands = []
+    for instruction in dockerfile:
+        if instruction.keyword != "RUN":
+            continue
+        for command in re.split(r"&&|;", instruction.arguments):
+            words = shlex.split(command)
+            if any(word.endswith("pip") for word in words[:1]):
+                commands.append(words)
+    return commands
+
+
+def test_dependencies_are_installed_only_from_hashed_lock_files_in_the_repository(
+    dockerfile: list[Instruction],
+) -> None:
+    """A dependency that is not hash-locked could change under a rebuild of the image."""
+    copied = {source for ins in dockerfile if ins.keyword == "COPY" for source in copy_sources(ins)}
+    copied_files = {
+        str(path.relative_to(ROOT))
+        for source in copied
+        for path in ([ROOT / source] if (ROOT / source).is_file() else (ROOT / source).rglob("*"))
+    }
+    locked_installs = [words for words in _pip_commands(dockerfile) if "-r" in words]
+
+    assert locked_installs
+    for words in locked_installs:
+        lock = words[words.index("-r") + 1]
+        assert "--require-hashes" in words, words
+        assert lock in copied_files, lock
+        assert "--hash=sha256:" in (ROOT / lock).read_text()
+
+
+def test_the_package_is_built_and_installed_without_fetching_anything_unpinned(
+    dockerfile: list[Instruction],
+) -> None:
+    """Build isolation would download the build backend unpinned; --no-deps keeps the
+    package from pulling dependencies outside the lock."""
+    other_installs = [
+        words for words in _pip_commands(dockerfile) if "-r" not in words and len(words) > 1
+    ]
+
+    assert other_installs
+    for words in other_installs:
+        assert "--no-deps" in words, words
+        if words[1] == "wheel":
+            assert "--no-build-isolation" in words, words
+
+
+def test_every_copy_source_exists_and_is_in_the_build_context(
+    dockerfile: list[Instruction],
+) -> None:
+    """A missing or dockerignored source fails the build at that step."""
+    patterns = dockerignore_patterns()
+    local_copies = [
+        ins for ins in dockerfile if ins.keyword == "COPY" and "--from=" not in ins.arguments
+    ]
+    assert local_copies
+    for instruction in local_copies:
+        for source in copy_sources(instruction):
+            assert (ROOT / source).exists(), source
+            assert not is_dockerignored(source, patterns), source
+
+
+def test_build_context_leaves_out_local_state_and_secrets() -> None:
+    """The virtualenv and the embedded database are large and machine-specific; .env may
+    hold a real DATABASE_URL."""
+    patterns = dockerignore_patterns()
+    for path in (".git", ".venv", ".data", ".env", ".mypy_cache", "backend/todo_api/__pycache__"):
+        assert is_dockerignored(path, patterns), path
