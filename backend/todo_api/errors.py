@@ -191,13 +191,13 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> R
             "Method not allowed.",
             headers={"Allow": _allowed_methods(request)},
         )
-    http_status = HTTPStatus(exc.status_code)
-    error_code = {
-        HTTPStatus.NOT_FOUND: "NOT_FOUND",
-        HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
-    }.get(http_status, http_status.name)
-    detail = exc.detail if http_status != HTTPStatus.NOT_FOUND else "Resource not found."
-    return ErrorResponse(http_status, error_code, str(detail), headers=exc.headers)
+    if exc.status_code == HTTPStatus.NOT_FOUND:
+        return ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Resource not found.")
+    try:
+        error_code = HTTPStatus(exc.status_code).name
+    except ValueError:  # a status code outside the standard list
+        error_code = "HTTP_ERROR"
+    return ErrorResponse(exc.status_code, error_code, str(exc.detail), headers=exc.headers)
 
 
 async def _on_todo_not_found(_: Request, __: TodoNotFound) -> Response:

@@ -24,7 +24,7 @@ def to_async_url(raw: str) -> URL:
     """Parse and normalise a PostgreSQL URL for SQLAlchemy's asyncpg dialect."""
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseUrlError(
             "DATABASE_URL is not a valid URL (expected postgresql://user:password@host/db)"
         ) from None
@@ -40,7 +40,8 @@ def to_async_url(raw: str) -> URL:
         elif name == "sslmode" and value in _SSL_MODES:
             query["ssl"] = value
         else:
-            raise DatabaseUrlError(f"DATABASE_URL parameter {name}={value!r} is not supported")
+            # The value is not echoed: `?password=...` is a valid libpq parameter.
+            raise DatabaseUrlError(f"DATABASE_URL parameter {name!r} is not supported")
     return url.set(drivername=ASYNC_DRIVER, query=query)
 
 

@@ -1,0 +1,287 @@
+"""The API's JSON error format: the response class, each handler, and the errors the real app
+gives without a database (routing, protocol and body rules)."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import httpx
+import orjson
+import pytest
+from asyncpg import exceptions as pg
+from fastapi import FastAPI, Query
+from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException
+
+from tests.helpers import assert_error, assert_validation_error
+from tests.unit.asgi import client_for
+from todo_api.errors import (
+    EXCEPTION_HANDLERS,
+    DatabaseUnavailable,
+    ErrorResponse,
+    InvalidInput,
+    TodoNotFound,
+    service_unavailable,
+    unsupported_media_type,
+    validation_error,
+)
+
+TODOS = "/api/v1/users/alice/todos"
+MAX_BODY = 64 * 1024
+
+
+def _json(response: ErrorResponse) -> Any:
+    return orjson.loads(bytes(response.body))
+
+
+# --- The response class -----------------------------------------------------------------
+
+
+def test_error_body_has_only_detail_and_error_code_without_field_errors() -> None:
+    response = ErrorResponse(409, "CONFLICT", "Already there.")
+
+    assert _json(response) == {"detail": "Already there.", "error_code": "CONFLICT"}
+
+
+@pytest.mark.parametrize(
+    "field_errors",
+    [[], [{"field": "body.title", "message": "Field required"}]],
+    ids=["empty", "one"],
+)
+def test_error_body_has_field_errors_when_given(field_errors: list[dict[str, str]]) -> None:
+    response = ErrorResponse(422, "VALIDATION_ERROR", "Invalid.", field_errors=field_errors)
+
+    assert _json(response)["field_errors"] == field_errors
+
+
+def test_error_response_is_declared_as_json() -> None:
+    response = ErrorResponse(400, "BAD_REQUEST", "Bad.")
+
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_service_unavailable_is_503_with_retry_after() -> None:
+    response = service_unavailable()
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert _json(response)["error_code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_validation_error_is_422_listing_field_errors() -> None:
+    response = validation_error([{"field": "query.limit", "message": "too big"}])
+
+    assert response.status_code == 422
+    assert _json(response) == {
+        "detail": "The request is invalid; see field_errors.",
+        "error_code": "VALIDATION_ERROR",
+        "field_errors": [{"field": "query.limit", "message": "too big"}],
+    }
+
+
+def test_unsupported_media_type_is_415_without_field_errors() -> None:
+    response = unsupported_media_type()
+
+    assert response.status_code == 415
+    assert set(_json(response)) == {"detail", "error_code"}
+
+
+# --- The handlers, on a tiny app with routes that raise ---------------------------------
+
+SECRET = "password=hunter2 at db.internal:5432"
+
+
+class Item(BaseModel):
+    title: str
+
+
+def _tiny_app(exc: BaseException) -> FastAPI:
+    app = FastAPI(exception_handlers=EXCEPTION_HANDLERS)
+
+    @app.get("/raise")
+    async def raise_it() -> None:
+        raise exc
+
+    @app.post("/items")
+    async def create_item(item: Item, limit: Annotated[int, Query(ge=1)] = 1) -> Item:
+        return item
+
+    return app
+
+
+async def _raise(exc: BaseException) -> httpx.Response:
+    async with client_for(_tiny_app(exc)) as client:
+        return await client.get("/raise")
+
+
+OUTAGES: dict[str, BaseException] = {
+    "database-unavailable": DatabaseUnavailable("not migrated"),
+    "sqlalchemy-wrapping-57P03": sa_exc.OperationalError(
+        "SELECT 1", None, pg.CannotConnectNowError("starting up")
+    ),
+    "pool-timeout": sa_exc.TimeoutError("QueuePool limit reached"),
+    "connection-refused": ConnectionRefusedError(111, "Connection refused"),
+    "timeout": TimeoutError(),
+}
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "error_code"),
+    [
+        pytest.param(TodoNotFound(), 404, "NOT_FOUND", id="todo-not-found"),
+        pytest.param(InvalidInput("query.cursor", "bad"), 422, "VALIDATION_ERROR", id="invalid"),
+        pytest.param(HTTPException(400, "Bad framing"), 400, "BAD_REQUEST", id="http-400"),
+        pytest.param(HTTPException(404, SECRET), 404, "NOT_FOUND", id="http-404"),
+        pytest.param(HTTPException(413), 413, "PAYLOAD_TOO_LARGE", id="http-413"),
+        pytest.param(RuntimeError(SECRET), 500, "INTERNAL_ERROR", id="bug"),
+        pytest.param(
+            sa_exc.IntegrityError("INSERT", None, pg.UniqueViolationError(SECRET)),
+            500,
+            "INTERNAL_ERROR",
+            id="integrity-error",
+        ),
+        pytest.param(sa_exc.ArgumentError(SECRET), 500, "INTERNAL_ERROR", id="sqlalchemy-bug"),
+        *[pytest.param(exc, 503, "SERVICE_UNAVAILABLE", id=name) for name, exc in OUTAGES.items()],
+    ],
+)
+async def test_exception_becomes_json_error(
+    exc: BaseException, status: int, error_code: str
+) -> None:
+    assert_error(await _raise(exc), status, error_code)
+
+
+@pytest.mark.parametrize("exc", OUTAGES.values(), ids=OUTAGES.keys())
+async def test_outage_answer_has_retry_after(exc: BaseException) -> None:
+    response = await _raise(exc)
+
+    assert response.headers["retry-after"] == "2"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        pytest.param(RuntimeError(SECRET), id="bug"),
+        pytest.param(HTTPException(404, SECRET), id="http-404"),
+        pytest.param(
+            sa_exc.IntegrityError("INSERT", None, pg.UniqueViolationError(SECRET)),
+            id="integrity-error",
+        ),
+    ],
+)
+async def test_error_answer_does_not_leak_internals(exc: BaseException) -> None:
+    response = await _raise(exc)
+
+    assert "hunter2" not in response.text
+    assert "db.internal" not in response.text
+
+
+async def test_invalid_input_names_its_field() -> None:
+    response = await _raise(InvalidInput("query.cursor", "Invalid cursor."))
+
+    body = assert_validation_error(response, "query.cursor")
+    assert body["field_errors"] == [{"field": "query.cursor", "message": "Invalid cursor."}]
+
+
+async def test_http_exception_headers_are_kept() -> None:
+    response = await _raise(HTTPException(401, "Who are you?", headers={"WWW-Authenticate": "x"}))
+
+    assert response.headers["www-authenticate"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        pytest.param({"json": {}}, "body.title", id="missing-field"),
+        pytest.param({"json": {"title": 1}}, "body.title", id="wrong-type"),
+        pytest.param({"json": {"title": "t"}, "params": {"limit": "0"}}, "query.limit", id="query"),
+        pytest.param(
+            {"content": b'{"title": ', "headers": {"content-type": "application/json"}},
+            "body",
+            id="json-syntax",
+        ),
+    ],
+)
+async def test_request_validation_error_names_the_field(kwargs: dict[str, Any], field: str) -> None:
+    async with client_for(_tiny_app(RuntimeError())) as client:
+        response = await client.post("/items", **kwargs)
+
+    assert_validation_error(response, field)
+
+
+async def test_json_syntax_error_message_says_body_is_not_json() -> None:
+    async with client_for(_tiny_app(RuntimeError())) as client:
+        response = await client.post(
+            "/items", content=b'{"title": ', headers={"content-type": "application/json"}
+        )
+
+    [error] = assert_validation_error(response, "body")["field_errors"]
+    assert error["message"].startswith("Body is not valid JSON")
+
+
+# --- The real app, without a database ---------------------------------------------------
+
+
+async def _chunks(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def _unterminated_json(length: int) -> bytes:
+    """Invalid JSON of exactly `length` bytes: a 422 if read, a 413 if too long to read."""
+    return b"[" + b" " * (length - 1)
+
+
+async def test_unknown_route_is_404_not_found(offline_client: httpx.AsyncClient) -> None:
+    response = await offline_client.get("/no/such/route")
+
+    assert_error(response, 404, "NOT_FOUND")
+
+
+async def test_wrong_method_is_405_with_allow(offline_client: httpx.AsyncClient) -> None:
+    response = await offline_client.delete("/health")
+
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == "GET"
+
+
+async def test_non_json_body_is_415(offline_client: httpx.AsyncClient) -> None:
+    response = await offline_client.post(
+        TODOS, content=b"title=x", headers={"content-type": "text/plain"}
+    )
+
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_body_over_64_kib_is_413(offline_client: httpx.AsyncClient, chunked: bool) -> None:
+    body = _unterminated_json(MAX_BODY + 1)
+
+    response = await offline_client.post(
+        TODOS,
+        content=_chunks(body) if chunked else body,
+        headers={"content-type": "application/json"},
+    )
+
+    assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_body_of_exactly_64_kib_is_read(
+    offline_client: httpx.AsyncClient, chunked: bool
+) -> None:
+    body = _unterminated_json(MAX_BODY)
+
+    response = await offline_client.post(
+        TODOS,
+        content=_chunks(body) if chunked else body,
+        headers={"content-type": "application/json"},
+    )
+
+    assert_validation_error(response, "body")
+
+
+async def test_liveness_is_200_without_a_database(offline_client: httpx.AsyncClient) -> None:
+    response = await offline_client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}

@@ -1,0 +1,186 @@
+"""The request bodies: trimming, lengths, NUL characters, required fields and PATCH semantics.
+
+Limits are written as literals, not imported, so a change to a limit fails a test."""
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from todo_api.models import TodoCreate, TodoPatch, TodoReplace
+
+
+def _error_locations(error: ValidationError) -> list[tuple[int | str, ...]]:
+    return [tuple(detail["loc"]) for detail in error.errors()]
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("  Buy milk  ", "Buy milk"),
+        ("\tBuy milk\n", "Buy milk"),
+        ("Buy  milk", "Buy  milk"),
+    ],
+)
+def test_create_trims_the_title(raw: str, stored: str) -> None:
+    assert TodoCreate(title=raw).title == stored
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("   ", id="spaces"),
+        pytest.param("\t\n ", id="whitespace"),
+        pytest.param("a" * 256, id="256-characters"),
+        pytest.param("  " + "a" * 256 + "  ", id="256-characters-after-trimming"),
+        pytest.param("é" * 256, id="256-non-ascii-characters"),
+        pytest.param("a\x00b", id="nul-inside"),
+        pytest.param("\x00", id="only-nul"),
+        pytest.param("ab\x00", id="nul-at-end"),
+    ],
+)
+def test_create_rejects_invalid_title(title: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TodoCreate(title=title)
+
+    assert _error_locations(caught.value) == [("title",)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        pytest.param("a" * 255, "a" * 255, id="255-characters"),
+        pytest.param("  " + "a" * 255 + "  ", "a" * 255, id="255-characters-after-trimming"),
+        pytest.param("é" * 255, "é" * 255, id="255-non-ascii-characters"),
+        pytest.param("a", "a", id="one-character"),
+    ],
+)
+def test_create_accepts_title_up_to_255_characters(raw: str, stored: str) -> None:
+    assert TodoCreate(title=raw).title == stored
+
+
+def test_create_requires_a_title() -> None:
+    with pytest.raises(ValidationError) as caught:
+        TodoCreate.model_validate({})
+
+    assert _error_locations(caught.value) == [("title",)]
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        pytest.param("d" * 2000, id="2000-characters"),
+        pytest.param("", id="empty"),
+        pytest.param("  kept as typed  ", id="untrimmed"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_create_accepts_description(description: str | None) -> None:
+    assert TodoCreate(title="t", description=description).description == description
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        pytest.param("d" * 2001, id="2001-characters"),
+        pytest.param("line\x00", id="nul"),
+    ],
+)
+def test_create_rejects_invalid_description(description: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TodoCreate(title="t", description=description)
+
+    assert _error_locations(caught.value) == [("description",)]
+
+
+def test_create_defaults_to_no_description_and_not_completed() -> None:
+    todo = TodoCreate(title="t")
+
+    assert (todo.description, todo.is_completed) == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("body", "missing"),
+    [
+        pytest.param({"description": None, "is_completed": False}, "title", id="no-title"),
+        pytest.param({"title": "t", "is_completed": False}, "description", id="no-description"),
+        pytest.param({"title": "t", "description": None}, "is_completed", id="no-is-completed"),
+    ],
+)
+def test_replace_requires_every_field(body: dict[str, Any], missing: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TodoReplace.model_validate(body)
+
+    assert _error_locations(caught.value) == [(missing,)]
+
+
+def test_replace_accepts_null_description() -> None:
+    todo = TodoReplace.model_validate({"title": "t", "description": None, "is_completed": True})
+
+    assert todo.model_dump() == {"title": "t", "description": None, "is_completed": True}
+
+
+def test_replace_trims_the_title() -> None:
+    todo = TodoReplace.model_validate({"title": " t ", "description": None, "is_completed": True})
+
+    assert todo.title == "t"
+
+
+@pytest.mark.parametrize(
+    ("body", "dumped"),
+    [
+        pytest.param({}, {}, id="empty"),
+        pytest.param({"description": None}, {"description": None}, id="null-description"),
+        pytest.param({"title": "  t  "}, {"title": "t"}, id="title-trimmed"),
+        pytest.param({"is_completed": True}, {"is_completed": True}, id="is-completed"),
+    ],
+)
+def test_patch_dumps_only_the_fields_sent(body: dict[str, Any], dumped: dict[str, Any]) -> None:
+    assert TodoPatch.model_validate(body).model_dump() == dumped
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"title": None}, "title", id="null-title"),
+        pytest.param({"is_completed": None}, "is_completed", id="null-is-completed"),
+        pytest.param({"title": "   "}, "title", id="blank-title"),
+        pytest.param({"title": "a" * 256}, "title", id="256-character-title"),
+        pytest.param({"title": "a\x00"}, "title", id="nul-in-title"),
+        pytest.param({"description": "d" * 2001}, "description", id="2001-character-description"),
+        pytest.param({"description": "\x00"}, "description", id="nul-in-description"),
+    ],
+)
+def test_patch_rejects_invalid_field(body: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TodoPatch.model_validate(body)
+
+    assert _error_locations(caught.value) == [(field,)]
+
+
+def test_patch_schema_requires_no_field() -> None:
+    schema = TodoPatch.model_json_schema()
+
+    assert schema.get("required", []) == []
+    assert set(schema["properties"]) == {"title", "description", "is_completed"}
+
+
+@pytest.mark.parametrize("field", ["title", "is_completed"])
+def test_patch_schema_field_is_not_nullable(field: str) -> None:
+    prop = TodoPatch.model_json_schema()["properties"][field]
+
+    assert "anyOf" not in prop
+    assert prop["type"] in {"string", "boolean"}
+
+
+def test_patch_schema_title_is_a_plain_bounded_string() -> None:
+    title = TodoPatch.model_json_schema()["properties"]["title"]
+
+    assert (title["type"], title["minLength"], title["maxLength"]) == ("string", 1, 255)
+
+
+def test_patch_schema_description_is_nullable() -> None:
+    description = TodoPatch.model_json_schema()["properties"]["description"]
+
+    assert {"type": "null"} in description["anyOf"]

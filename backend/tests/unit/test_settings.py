@@ -1,0 +1,140 @@
+"""Settings: parsing of the operator-facing forms, bounds, and the secret DATABASE_URL."""
+
+from collections.abc import Callable
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from todo_api.settings import Settings
+
+PASSWORD = "Sup3r-s3cr3t"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No setting leaks in from the machine running the tests."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_cors_origins_default_to_none() -> None:
+    assert Settings(_env_file=None).cors_origins == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("https://a.example", ["https://a.example"], id="one"),
+        pytest.param(
+            "https://a.example,https://b.example",
+            ["https://a.example", "https://b.example"],
+            id="two",
+        ),
+        pytest.param(
+            " https://a.example , https://b.example ",
+            ["https://a.example", "https://b.example"],
+            id="spaces-trimmed",
+        ),
+        pytest.param("https://a.example,,", ["https://a.example"], id="empty-items-dropped"),
+        pytest.param("", [], id="empty"),
+        pytest.param(" , ", [], id="only-separators"),
+    ],
+)
+def test_cors_origins_env_is_comma_separated(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", raw)
+
+    assert Settings(_env_file=None).cors_origins == expected
+
+
+def test_cors_origins_keyword_list_is_kept_as_given() -> None:
+    settings = Settings(_env_file=None, cors_origins=["https://a.example", "https://b.example"])
+
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("debug", "DEBUG"), ("Warning", "WARNING"), ("ERROR", "ERROR"), ("critical", "CRITICAL")],
+)
+def test_log_level_env_is_case_insensitive(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: str
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", raw)
+
+    assert Settings(_env_file=None).log_level == expected
+
+
+def test_unknown_log_level_is_rejected() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, log_level="verbose")
+
+    assert [error["loc"] for error in caught.value.errors()] == [("log_level",)]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("port", 0),
+        ("port", -1),
+        ("port", 65536),
+        ("db_pool_size", 0),
+        ("db_pool_size", 1001),
+        ("db_max_overflow", -1),
+        ("db_max_overflow", 1001),
+        ("web_concurrency", 0),
+        ("web_concurrency", 65),
+        ("db_pool_timeout", 0),
+        ("db_connect_timeout", 0),
+        ("db_statement_timeout", -1),
+    ],
+)
+def test_out_of_bounds_value_is_rejected(field: str, value: float) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, **{field: value})
+
+    assert [error["loc"] for error in caught.value.errors()] == [(field,)]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("port", 1), ("port", 65535), ("db_pool_size", 1), ("db_pool_size", 1000)],
+)
+def test_value_on_the_bound_is_accepted(field: str, value: int) -> None:
+    assert getattr(Settings(_env_file=None, **{field: value}), field) == value
+
+
+@pytest.mark.parametrize(("name", "value"), [("PORT", "0"), ("DB_POOL_SIZE", "1001")])
+def test_out_of_bounds_env_value_is_rejected(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
+
+
+def test_database_url_defaults_to_unset() -> None:
+    assert Settings(_env_file=None).database_url is None
+
+
+def test_database_url_env_is_a_secret_str(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = f"postgresql://alice:{PASSWORD}@db.example/todos"
+    monkeypatch.setenv("DATABASE_URL", raw)
+
+    database_url = Settings(_env_file=None).database_url
+
+    assert isinstance(database_url, SecretStr)
+    assert database_url.get_secret_value() == raw
+
+
+@pytest.mark.parametrize("render", [repr, str], ids=["repr", "str"])
+def test_database_url_password_is_hidden_when_settings_are_printed(
+    monkeypatch: pytest.MonkeyPatch, render: Callable[[object], str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://alice:{PASSWORD}@db.example/todos")
+    settings = Settings(_env_file=None)
+
+    assert PASSWORD not in render(settings)
+    assert PASSWORD not in render(settings.database_url)
