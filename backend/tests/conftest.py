@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -159,12 +159,7 @@ async def app(database_url: URL, sql_audit: StatementLog) -> AsyncIterator[FastA
     """The app as served, with its lifespan running, on the test database."""
     application = create_app(make_settings(database_url))
     async with application.router.lifespan_context(application):
-        engine: AsyncEngine = application.state.engine
-        event.listen(
-            engine.sync_engine,
-            "before_cursor_execute",
-            lambda _conn, _cursor, statement, *_: sql_audit.record(statement),
-        )
+        application.state.database.add_query_observer(sql_audit.record)
         yield application
 
 

@@ -11,12 +11,12 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -244,7 +244,8 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
     TodoNotFound: _on_todo_not_found,
     InvalidInput: _on_invalid_input,
     DatabaseUnavailable: _on_database_unavailable,
-    SQLAlchemyError: _on_database_error,
+    asyncpg.PostgresError: _on_database_error,
+    asyncpg.InterfaceError: _on_database_error,
     OSError: _on_database_error,
     TimeoutError: _on_database_error,
     Exception: _on_unexpected_error,

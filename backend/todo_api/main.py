@@ -17,9 +17,9 @@ from todo_api.api.middleware import (
     JsonBodyMiddleware,
     RequestIdMiddleware,
 )
-from todo_api.db.engine import create_engine
+from todo_api.db.database import create_database
 from todo_api.db.migrate import head_revision
-from todo_api.db.url import to_async_url
+from todo_api.db.url import parse_database_url
 from todo_api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from todo_api.settings import Settings, get_settings
 
@@ -42,13 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError(
                 "DATABASE_URL is not set; set it, or use `todo-api run` for the embedded database"
             )
-        database_url = to_async_url(settings.database_url.get_secret_value())
-        app.state.engine = create_engine(database_url, settings)
+        target = parse_database_url(settings.database_url.get_secret_value())
+        app.state.database = create_database(target, settings)
         app.state.head_revision = head_revision()
+        await app.state.database.open()
         try:
             yield
         finally:
-            await app.state.engine.dispose()
+            await app.state.database.close()
 
     app = FastAPI(
         title="Todo API",

@@ -27,8 +27,12 @@ class Settings(BaseSettings):
         ),
     )
     embedded_data_dir: Path = Path(".data/postgres")
-    db_pool_size: int = Field(default=10, ge=1, le=1000)
-    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Most connections one worker process holds; more requests queue for one.",
+    )
     db_pool_timeout: float = Field(
         default=5.0, gt=0, description="Seconds a request waits for a pooled connection."
     )

@@ -7,25 +7,20 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import StatementLog, unscoped_statements
 from tests.helpers import create_todo, todo_url, todos_url
+from todo_api.db.database import Database
 
 
 @pytest.fixture
 def statements(app: FastAPI) -> Iterator[list[str]]:
     """The SQL the app sends while the test runs."""
     sent: list[str] = []
-    engine: AsyncEngine = app.state.engine
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        sent.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    database: Database = app.state.database
+    database.add_query_observer(sent.append)
     yield sent
-    event.remove(engine.sync_engine, "before_cursor_execute", record)
+    database.remove_query_observer(sent.append)
 
 
 async def test_each_endpoint_sends_exactly_one_statement(
@@ -99,5 +94,6 @@ async def test_the_pool_is_idle_after_a_burst_including_failures(
     responses = await asyncio.gather(*requests)
 
     assert {response.status_code for response in responses} == {200, 201, 404, 422}
-    pool = app.state.engine.pool
-    assert pool.checkedout() == 0
+    pool = app.state.database.pool
+    assert pool.get_size() > 1
+    assert pool.get_idle_size() == pool.get_size()

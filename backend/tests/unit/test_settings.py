@@ -81,8 +81,6 @@ def test_unknown_log_level_is_rejected() -> None:
         ("port", 65536),
         ("db_pool_size", 0),
         ("db_pool_size", 1001),
-        ("db_max_overflow", -1),
-        ("db_max_overflow", 1001),
         ("web_concurrency", 0),
         ("web_concurrency", 65),
         ("db_pool_timeout", 0),

@@ -1,21 +1,18 @@
 """Dependencies shared by the routes, each named once as an `Annotated` type."""
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from todo_api.db.session import Database
+from todo_api.db.database import Database
 from todo_api.models import USER_ID_MAX_LENGTH, USER_ID_PATTERN
 
 
-async def _database(request: Request) -> AsyncIterator[Database]:
-    """The request's database access, closed however the request ends.
-
-    This is the only way routes reach the database, so no connection can leak."""
-    async with Database(request.app.state.engine) as database:
-        yield database
+async def _database(request: Request) -> Database:
+    """The app's database. It lends a connection per statement, so routes never hold one."""
+    database: Database = request.app.state.database
+    return database
 
 
 DatabaseDep = Annotated[Database, Depends(_database)]

@@ -2,14 +2,14 @@
 rather than a bug (a 500).
 
 Drivers report outages in many shapes: an `OSError` from the socket, a `TimeoutError`
-from connect, an asyncpg error with a SQLSTATE, or any of these wrapped by SQLAlchemy.
-The chain of causes is walked so the answer does not depend on who wrapped what.
+from connect or from waiting for a pooled connection, or an asyncpg error with a SQLSTATE,
+possibly as the cause of another exception. The chain of causes is walked so the answer
+does not depend on who wrapped what.
 """
 
 from collections.abc import Iterator
 
 import asyncpg
-from sqlalchemy import exc as sa_exc
 
 # SQLSTATE classes that mean the server cannot serve us right now: 08 connection exception,
 # 53 insufficient resources (too many connections), 57P operator intervention (shutdown,
@@ -19,10 +19,9 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P", "28", "3D")
 _QUERY_CANCELED = "57014"
 
 _UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    sa_exc.TimeoutError,  # no pooled connection became free within the pool timeout
-    asyncpg.ConnectionDoesNotExistError,
+    OSError,  # refused, unreachable, DNS failure, or a Unix socket that is gone
+    TimeoutError,  # connect, or no pooled connection free within the pool timeout
+    asyncpg.ConnectionDoesNotExistError,  # the server closed the connection mid-statement
 )
 
 
@@ -32,14 +31,11 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        orig = getattr(current, "orig", None)
-        current = orig if isinstance(orig, BaseException) else current.__cause__
+        current = current.__cause__
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
     """True when `exc`, or anything it wraps, says the database could not answer."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
     for cause in _causes(exc):
         if isinstance(cause, _UNAVAILABLE_TYPES):
             return True

@@ -6,6 +6,10 @@ that asyncpg spells differently are translated; anything this module does not kn
 refused by name at start-up rather than silently ignored.
 """
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -43,6 +47,37 @@ def to_async_url(raw: str) -> URL:
             # The value is not echoed: `?password=...` is a valid libpq parameter.
             raise DatabaseUrlError(f"DATABASE_URL parameter {name!r} is not supported")
     return url.set(drivername=ASYNC_DRIVER, query=query)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    """One DATABASE_URL in the two forms the code needs: a SQLAlchemy URL for Alembic,
+    and keyword arguments for asyncpg, which the app's connection pool uses."""
+
+    url: URL
+    connect_kwargs: Mapping[str, Any]
+
+    def describe(self) -> str:
+        """Where the database is, fit for logs: the password is masked."""
+        return describe(self.url)
+
+
+def parse_database_url(raw: str) -> DatabaseTarget:
+    """Parse DATABASE_URL once, for both the migrations and the app."""
+    url = to_async_url(raw)
+    query_host = url.query.get("host")
+    connect_kwargs: dict[str, Any] = {
+        "host": query_host if isinstance(query_host, str) else url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+        "ssl": url.query.get("ssl"),
+    }
+    return DatabaseTarget(
+        url=url,
+        connect_kwargs={name: value for name, value in connect_kwargs.items() if value is not None},
+    )
 
 
 def describe(url: URL) -> str:

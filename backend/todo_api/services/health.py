@@ -1,10 +1,12 @@
 """Whether the service can do its job: the database answers and its schema is current."""
 
-from sqlalchemy import text
-from sqlalchemy.exc import ProgrammingError
+import asyncpg
+from sqlalchemy import column, select, table
 
-from todo_api.db.session import Database
+from todo_api.db.database import Database, Query
 from todo_api.errors import DatabaseUnavailable
+
+_SCHEMA_VERSION = Query.compile(select(column("version_num")).select_from(table("alembic_version")))
 
 
 async def check_ready(database: Database, head_revision: str | None) -> None:
@@ -13,10 +15,9 @@ async def check_ready(database: Database, head_revision: str | None) -> None:
     A database that answers but was never migrated (or is behind this code) would fail
     every request, so it must not receive traffic either."""
     try:
-        revision = (
-            await database.execute(text("SELECT version_num FROM alembic_version"))
-        ).scalar_one_or_none()
-    except ProgrammingError:  # no alembic_version table: never migrated
-        revision = None
+        row = await database.fetch_one(_SCHEMA_VERSION)
+    except asyncpg.UndefinedTableError:  # never migrated
+        row = None
+    revision = row["version_num"] if row is not None else None
     if revision != head_revision:
         raise DatabaseUnavailable(f"schema at {revision}, expected {head_revision}")

@@ -1,18 +1,20 @@
 """The rules of todos. Every function takes the owner's `user_id`, and every statement it
 sends filters by it: another user's todo is indistinguishable from one that never existed.
 
-Each function sends exactly one SQL statement (writes use RETURNING, listing fetches the
-page and the total together), so a request costs one round trip to the database.
+Each function sends exactly one SQL statement (writes use RETURNING; listing fetches the
+page and the total together), so a request costs one round trip to the database. The
+statements are SQLAlchemy Core over the SQLModel table, compiled once (see `db.database`).
 """
 
 import uuid
+from functools import cache
 from typing import Any
 
+from asyncpg import Record
 from sqlalchemy import (
     ColumnElement,
-    Executable,
-    Row,
     Select,
+    bindparam,
     delete,
     func,
     insert,
@@ -25,29 +27,53 @@ from sqlalchemy import (
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlmodel import SQLModel
 
-from todo_api.db.session import Database
+from todo_api.db.database import Database, Query
 from todo_api.errors import TodoNotFound
 from todo_api.models import TodoCreate, TodoPage, TodoPatch, TodoPublic, TodoReplace
 from todo_api.services.cursor import Cursor, SortOrder, decode_cursor
 
 TODOS = SQLModel.metadata.tables["todos"]
 _COLUMNS = TODOS.c
+_WRITABLE = ("title", "description", "is_completed")
+_LIKE_ESCAPE = "\\"
 # updated_at never moves backwards, even when two writers race for the same row: the later
 # lock holder sees the earlier writer's value and takes the larger of the two.
 _NEXT_UPDATED_AT = func.greatest(func.clock_timestamp(), _COLUMNS.updated_at)
-_LIKE_ESCAPE = "\\"
+_OWNED = (_COLUMNS.user_id == bindparam("user_id"), _COLUMNS.id == bindparam("todo_id"))
+
+_INSERT = Query.compile(
+    insert(TODOS)
+    .values({name: bindparam(name) for name in ("user_id", *_WRITABLE)})
+    .returning(*_COLUMNS)
+)
+_SELECT_ONE = Query.compile(select(TODOS).where(*_OWNED))
+_TOGGLE = Query.compile(
+    update(TODOS)
+    .where(*_OWNED)
+    .values(is_completed=~_COLUMNS.is_completed, updated_at=_NEXT_UPDATED_AT)
+    .returning(*_COLUMNS)
+)
+_DELETE = Query.compile(delete(TODOS).where(*_OWNED).returning(_COLUMNS.id))
 
 
-def _owned(user_id: str, todo_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
-    return (_COLUMNS.user_id == user_id, _COLUMNS.id == todo_id)
+@cache
+def _update_query(fields: tuple[str, ...]) -> Query:
+    """UPDATE of exactly `fields` (a PATCH sends any subset; at most 7 variants)."""
+    values: dict[str, Any] = {name: bindparam(name) for name in fields}
+    return Query.compile(
+        update(TODOS)
+        .where(*_OWNED)
+        .values(**values, updated_at=_NEXT_UPDATED_AT)
+        .returning(*_COLUMNS)
+    )
 
 
-def _to_public(row: Row[Any]) -> TodoPublic:
-    return TodoPublic.model_validate(row, from_attributes=True)
+def _to_public(row: Record) -> TodoPublic:
+    return TodoPublic.model_validate(dict(row))
 
 
-async def _one_or_not_found(database: Database, statement: Executable) -> TodoPublic:
-    row = (await database.execute(statement)).one_or_none()
+async def _one_or_not_found(database: Database, query: Query, **values: object) -> TodoPublic:
+    row = await database.fetch_one(query, **values)
     if row is None:
         raise TodoNotFound
     return _to_public(row)
@@ -55,13 +81,14 @@ async def _one_or_not_found(database: Database, statement: Executable) -> TodoPu
 
 async def create_todo(database: Database, user_id: str, data: TodoCreate) -> TodoPublic:
     """Insert a todo; the database assigns its id and timestamps."""
-    statement = insert(TODOS).values(user_id=user_id, **data.model_dump()).returning(*_COLUMNS)
-    return _to_public((await database.execute(statement)).one())
+    row = await database.fetch_one(_INSERT, user_id=user_id, **data.model_dump())
+    assert row is not None  # noqa: S101  (INSERT ... RETURNING always returns the row)
+    return _to_public(row)
 
 
 async def get_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoPublic:
     """One of the user's todos, or TodoNotFound."""
-    return await _one_or_not_found(database, select(TODOS).where(*_owned(user_id, todo_id)))
+    return await _one_or_not_found(database, _SELECT_ONE, user_id=user_id, todo_id=todo_id)
 
 
 async def replace_todo(
@@ -84,26 +111,22 @@ async def patch_todo(
 
 async def toggle_completed(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoPublic:
     """Flip `is_completed` in the database, so concurrent toggles never lose one."""
-    return await _update(database, user_id, todo_id, {"is_completed": ~_COLUMNS.is_completed})
+    return await _one_or_not_found(database, _TOGGLE, user_id=user_id, todo_id=todo_id)
 
 
 async def delete_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> None:
     """Remove a todo, or raise TodoNotFound."""
-    statement = delete(TODOS).where(*_owned(user_id, todo_id)).returning(_COLUMNS.id)
-    if (await database.execute(statement)).one_or_none() is None:
+    if await database.fetch_one(_DELETE, user_id=user_id, todo_id=todo_id) is None:
         raise TodoNotFound
 
 
 async def _update(
     database: Database, user_id: str, todo_id: uuid.UUID, values: dict[str, Any]
 ) -> TodoPublic:
-    statement = (
-        update(TODOS)
-        .where(*_owned(user_id, todo_id))
-        .values(**values, updated_at=_NEXT_UPDATED_AT)
-        .returning(*_COLUMNS)
+    fields = tuple(name for name in _WRITABLE if name in values)
+    return await _one_or_not_found(
+        database, _update_query(fields), user_id=user_id, todo_id=todo_id, **values
     )
-    return await _one_or_not_found(database, statement)
 
 
 def _escape_like(text: str) -> str:
@@ -115,51 +138,47 @@ def _escape_like(text: str) -> str:
     )
 
 
-def _filters(user_id: str, is_completed: bool | None, q: str | None) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = [_COLUMNS.user_id == user_id]
-    if is_completed is not None:
-        filters.append(_COLUMNS.is_completed == is_completed)
-    if q:
-        pattern = f"%{_escape_like(q)}%"
+def _sort(columns: ReadOnlyColumnCollection[str, Any], order: SortOrder) -> list[Any]:
+    keys = (columns.created_at, columns.id)
+    return [key.asc() if order == "asc" else key.desc() for key in keys]
+
+
+@cache
+def _list_query(*, by_completion: bool, by_text: bool, after: bool, order: SortOrder) -> Query:
+    """The page (one row more than asked, to know whether another page follows) left-joined
+    to the total, so an empty page still reports the count, all in one statement. One
+    variant per combination of filters (at most 16), each compiled once."""
+    filters: list[ColumnElement[bool]] = [_COLUMNS.user_id == bindparam("user_id")]
+    if by_completion:
+        filters.append(_COLUMNS.is_completed == bindparam("is_completed"))
+    if by_text:
+        pattern: Any = bindparam("pattern")
         filters.append(
             or_(
                 _COLUMNS.title.ilike(pattern, escape=_LIKE_ESCAPE),
                 _COLUMNS.description.ilike(pattern, escape=_LIKE_ESCAPE),
             )
         )
-    return filters
-
-
-def _list_statement(
-    user_id: str,
-    *,
-    limit: int,
-    cursor: Cursor | None,
-    is_completed: bool | None,
-    q: str | None,
-    order: SortOrder,
-) -> Select[Any]:
-    """The page (one row more than asked, to know whether another page follows) left-joined
-    to the total, so an empty page still reports the count, all in one statement."""
-    filters = _filters(user_id, is_completed, q)
-    position = tuple_(_COLUMNS.created_at, _COLUMNS.id)
     page_filters = list(filters)
-    if cursor is not None:
-        after = tuple_(cursor.created_at, cursor.id)
-        page_filters.append(position > after if order == "asc" else position < after)
+    if after:
+        position = tuple_(_COLUMNS.created_at, _COLUMNS.id)
+        cursor = tuple_(bindparam("after_created_at"), bindparam("after_id"))
+        page_filters.append(position > cursor if order == "asc" else position < cursor)
 
-    def sort(table_columns: ReadOnlyColumnCollection[str, Any]) -> list[Any]:
-        keys = (table_columns.created_at, table_columns.id)
-        return [key.asc() if order == "asc" else key.desc() for key in keys]
-
-    page = select(TODOS).where(*page_filters).order_by(*sort(_COLUMNS)).limit(limit + 1)
-    page_rows = page.subquery("page")
-    total = select(func.count().label("total")).select_from(TODOS).where(*filters).subquery("total")
-    return (
-        select(total.c.total, page_rows)
-        .select_from(total.outerjoin(page_rows, true()))
-        .order_by(*sort(page_rows.c))
+    page = (
+        select(TODOS)
+        .where(*page_filters)
+        .order_by(*_sort(_COLUMNS, order))
+        .limit(bindparam("limit"))
+        .subquery("page")
     )
+    total = select(func.count().label("total")).select_from(TODOS).where(*filters).subquery()
+    statement: Select[Any] = (
+        select(total.c.total, page)
+        .select_from(total.outerjoin(page, true()))
+        .order_by(*_sort(page.c, order))
+    )
+    return Query.compile(statement)
 
 
 async def list_todos(
@@ -174,12 +193,23 @@ async def list_todos(
 ) -> TodoPage:
     """A page of the user's todos, newest first unless `order` is `asc`."""
     position = decode_cursor(cursor, order) if cursor is not None else None
-    statement = _list_statement(
-        user_id, limit=limit, cursor=position, is_completed=is_completed, q=q, order=order
+    query = _list_query(
+        by_completion=is_completed is not None,
+        by_text=bool(q),
+        after=position is not None,
+        order=order,
     )
-    rows = (await database.execute(statement)).all()
-    total = rows[0].total
-    items = [_to_public(row) for row in rows if row.id is not None]
+    values: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
+    if is_completed is not None:
+        values["is_completed"] = is_completed
+    if q:
+        values["pattern"] = f"%{_escape_like(q)}%"
+    if position is not None:
+        values["after_created_at"] = position.created_at
+        values["after_id"] = position.id
+    rows = await database.fetch_all(query, **values)
+    total = rows[0]["total"]
+    items = [_to_public(row) for row in rows if row["id"] is not None]
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
