@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
     )
-    app.include_router(v1.router)
+    for router in v1.routers:
+        app.include_router(router)
     app.include_router(health.router)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_size=MAX_BODY_BYTES)

@@ -4,9 +4,14 @@ sends filters by it: another user's todo is indistinguishable from one that neve
 Each function sends exactly one SQL statement (writes use RETURNING; listing fetches the
 page and the total together), so a request costs one round trip to the database. The
 statements are SQLAlchemy Core over the SQLModel table, compiled once (see `db.database`).
+
+Todos come back as database records holding exactly `TodoPublic`'s fields: the data was
+validated on the way in and is constrained by the table, so the HTTP layer serializes
+records directly instead of building a pydantic model per row (see `api/json.py`).
 """
 
 import uuid
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -29,7 +34,7 @@ from sqlmodel import SQLModel
 
 from todo_api.db.database import Database, Query
 from todo_api.errors import TodoNotFound
-from todo_api.models import TodoCreate, TodoPage, TodoPatch, TodoPublic, TodoReplace
+from todo_api.models import TodoCreate, TodoPatch, TodoPublic, TodoReplace
 from todo_api.services.cursor import Cursor, SortOrder, decode_cursor
 
 TODOS = SQLModel.metadata.tables["todos"]
@@ -40,18 +45,33 @@ _LIKE_ESCAPE = "\\"
 # lock holder sees the earlier writer's value and takes the larger of the two.
 _NEXT_UPDATED_AT = func.greatest(func.clock_timestamp(), _COLUMNS.updated_at)
 _OWNED = (_COLUMNS.user_id == bindparam("user_id"), _COLUMNS.id == bindparam("todo_id"))
+# What every statement returns: the public fields, in the schema's order.
+_PUBLIC = tuple(_COLUMNS[name] for name in TodoPublic.model_fields)
+
+TodoRecord = Record
+"""One todo: a record with exactly `TodoPublic`'s fields."""
+
+
+@dataclass(frozen=True, slots=True)
+class TodoRecords:
+    """One page of a listing; `count` counts every match, on all pages."""
+
+    items: list[TodoRecord]
+    count: int
+    next_cursor: str | None
+
 
 _INSERT = Query.compile(
     insert(TODOS)
     .values({name: bindparam(name) for name in ("user_id", *_WRITABLE)})
-    .returning(*_COLUMNS)
+    .returning(*_PUBLIC)
 )
-_SELECT_ONE = Query.compile(select(TODOS).where(*_OWNED))
+_SELECT_ONE = Query.compile(select(*_PUBLIC).where(*_OWNED))
 _TOGGLE = Query.compile(
     update(TODOS)
     .where(*_OWNED)
     .values(is_completed=~_COLUMNS.is_completed, updated_at=_NEXT_UPDATED_AT)
-    .returning(*_COLUMNS)
+    .returning(*_PUBLIC)
 )
 _DELETE = Query.compile(delete(TODOS).where(*_OWNED).returning(_COLUMNS.id))
 
@@ -64,43 +84,39 @@ def _update_query(fields: tuple[str, ...]) -> Query:
         update(TODOS)
         .where(*_OWNED)
         .values(**values, updated_at=_NEXT_UPDATED_AT)
-        .returning(*_COLUMNS)
+        .returning(*_PUBLIC)
     )
 
 
-def _to_public(row: Record) -> TodoPublic:
-    return TodoPublic.model_validate(dict(row))
-
-
-async def _one_or_not_found(database: Database, query: Query, **values: object) -> TodoPublic:
+async def _one_or_not_found(database: Database, query: Query, **values: object) -> TodoRecord:
     row = await database.fetch_one(query, **values)
     if row is None:
         raise TodoNotFound
-    return _to_public(row)
+    return row
 
 
-async def create_todo(database: Database, user_id: str, data: TodoCreate) -> TodoPublic:
+async def create_todo(database: Database, user_id: str, data: TodoCreate) -> TodoRecord:
     """Insert a todo; the database assigns its id and timestamps."""
     row = await database.fetch_one(_INSERT, user_id=user_id, **data.model_dump())
     assert row is not None  # noqa: S101  (INSERT ... RETURNING always returns the row)
-    return _to_public(row)
+    return row
 
 
-async def get_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoPublic:
+async def get_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoRecord:
     """One of the user's todos, or TodoNotFound."""
     return await _one_or_not_found(database, _SELECT_ONE, user_id=user_id, todo_id=todo_id)
 
 
 async def replace_todo(
     database: Database, user_id: str, todo_id: uuid.UUID, data: TodoReplace
-) -> TodoPublic:
+) -> TodoRecord:
     """Overwrite every writable field."""
     return await _update(database, user_id, todo_id, data.model_dump())
 
 
 async def patch_todo(
     database: Database, user_id: str, todo_id: uuid.UUID, changes: TodoPatch
-) -> TodoPublic:
+) -> TodoRecord:
     """Change only the fields the client sent. An empty patch changes nothing, so
     `updated_at` stays where it was."""
     values = changes.model_dump()
@@ -109,7 +125,7 @@ async def patch_todo(
     return await _update(database, user_id, todo_id, values)
 
 
-async def toggle_completed(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoPublic:
+async def toggle_completed(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoRecord:
     """Flip `is_completed` in the database, so concurrent toggles never lose one."""
     return await _one_or_not_found(database, _TOGGLE, user_id=user_id, todo_id=todo_id)
 
@@ -122,7 +138,7 @@ async def delete_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> N
 
 async def _update(
     database: Database, user_id: str, todo_id: uuid.UUID, values: dict[str, Any]
-) -> TodoPublic:
+) -> TodoRecord:
     fields = tuple(name for name in _WRITABLE if name in values)
     return await _one_or_not_found(
         database, _update_query(fields), user_id=user_id, todo_id=todo_id, **values
@@ -166,7 +182,7 @@ def _list_query(*, by_completion: bool, by_text: bool, after: bool, order: SortO
         page_filters.append(position > cursor if order == "asc" else position < cursor)
 
     page = (
-        select(TODOS)
+        select(*_PUBLIC)
         .where(*page_filters)
         .order_by(*_sort(_COLUMNS, order))
         .limit(bindparam("limit"))
@@ -190,7 +206,7 @@ async def list_todos(
     is_completed: bool | None,
     q: str | None,
     order: SortOrder,
-) -> TodoPage:
+) -> TodoRecords:
     """A page of the user's todos, newest first unless `order` is `asc`."""
     position = decode_cursor(cursor, order) if cursor is not None else None
     query = _list_query(
@@ -209,10 +225,10 @@ async def list_todos(
         values["after_id"] = position.id
     rows = await database.fetch_all(query, **values)
     total = rows[0]["total"]
-    items = [_to_public(row) for row in rows if row["id"] is not None]
+    items = [row for row in rows if row["id"] is not None]  # no match: one row, the count
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
         last = items[-1]
-        next_cursor = Cursor(created_at=last.created_at, id=last.id, order=order).encode()
-    return TodoPage(items=items, count=total, next_cursor=next_cursor)
+        next_cursor = Cursor(created_at=last["created_at"], id=last["id"], order=order).encode()
+    return TodoRecords(items=items, count=total, next_cursor=next_cursor)

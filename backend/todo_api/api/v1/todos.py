@@ -4,9 +4,10 @@ the response. Rules live in `todo_api.services.todos`."""
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, status
 
 from todo_api.api.deps import DatabaseDep, TodoId, UserId
+from todo_api.api.json import JSONResponse, page_response, todo_response
 from todo_api.api.routing import OrjsonRoute
 from todo_api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES
 from todo_api.models import (
@@ -19,36 +20,39 @@ from todo_api.models import (
 )
 from todo_api.services import todos as service
 from todo_api.services.cursor import CURSOR_MAX_LENGTH, SortOrder
+from todo_api.services.todos import TodoRecord
 
-# Each router sets its own route class: include_router keeps the class routes were made with.
-router = APIRouter(prefix="/users/{user_id}/todos", tags=["todos"], route_class=OrjsonRoute)
+# The full prefix here, and the router included straight into the app: each level of
+# router nesting costs route matching time on every request. The route class is set here
+# because include_router keeps the class routes were made with.
+router = APIRouter(prefix="/api/v1/users/{user_id}/todos", tags=["todos"], route_class=OrjsonRoute)
 
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
 SEARCH_MAX_LENGTH = 255
 
 
-def _todo_location(todo: TodoPublic) -> str:
+def _todo_location(todo: TodoRecord) -> str:
     """The todo's URL; `user_id` may hold `|`, which must be percent-encoded in a path."""
-    return f"/api/v1/users/{quote(todo.user_id, safe=':@+~')}/todos/{todo.id}"
+    return f"{router.prefix.replace('{user_id}', quote(todo['user_id'], safe=':@+~'))}/{todo['id']}"
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=TodoPublic,
     responses=BODY_ERROR_RESPONSES,
     summary="Create a todo",
 )
-async def create_todo(
-    user_id: UserId, data: TodoCreate, database: DatabaseDep, response: Response
-) -> TodoPublic:
+async def create_todo(user_id: UserId, data: TodoCreate, database: DatabaseDep) -> JSONResponse:
     """Creates a todo for `user_id`; the `Location` header is its URL."""
     todo = await service.create_todo(database, user_id, data)
-    response.headers["Location"] = _todo_location(todo)
-    return todo
+    return todo_response(
+        todo, status_code=status.HTTP_201_CREATED, headers={"Location": _todo_location(todo)}
+    )
 
 
-@router.get("", responses=ERROR_RESPONSES, summary="List todos")
+@router.get("", response_model=TodoPage, responses=ERROR_RESPONSES, summary="List todos")
 async def list_todos(
     user_id: UserId,
     database: DatabaseDep,
@@ -75,39 +79,57 @@ async def list_todos(
         ),
     ] = None,
     order: Annotated[SortOrder, Query(description="`desc` is newest first.")] = "desc",
-) -> TodoPage:
+) -> JSONResponse:
     """Lists `user_id`'s todos a page at a time; `count` is the total matching the filters."""
-    return await service.list_todos(
+    page = await service.list_todos(
         database, user_id, limit=limit, cursor=cursor, is_completed=is_completed, q=q, order=order
     )
+    return page_response(page)
 
 
-@router.get("/{todo_id}", responses=ERROR_RESPONSES, summary="Get a todo")
-async def get_todo(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> TodoPublic:
+@router.get(
+    "/{todo_id}", response_model=TodoPublic, responses=ERROR_RESPONSES, summary="Get a todo"
+)
+async def get_todo(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> JSONResponse:
     """One todo of `user_id`'s."""
-    return await service.get_todo(database, user_id, todo_id)
+    return todo_response(await service.get_todo(database, user_id, todo_id))
 
 
-@router.put("/{todo_id}", responses=BODY_ERROR_RESPONSES, summary="Replace a todo")
+@router.put(
+    "/{todo_id}",
+    response_model=TodoPublic,
+    responses=BODY_ERROR_RESPONSES,
+    summary="Replace a todo",
+)
 async def replace_todo(
     user_id: UserId, todo_id: TodoId, data: TodoReplace, database: DatabaseDep
-) -> TodoPublic:
+) -> JSONResponse:
     """Sets every field: `title`, `description` (null allowed) and `is_completed`."""
-    return await service.replace_todo(database, user_id, todo_id, data)
+    return todo_response(await service.replace_todo(database, user_id, todo_id, data))
 
 
-@router.patch("/{todo_id}", responses=BODY_ERROR_RESPONSES, summary="Update some fields")
+@router.patch(
+    "/{todo_id}",
+    response_model=TodoPublic,
+    responses=BODY_ERROR_RESPONSES,
+    summary="Update some fields",
+)
 async def patch_todo(
     user_id: UserId, todo_id: TodoId, changes: TodoPatch, database: DatabaseDep
-) -> TodoPublic:
+) -> JSONResponse:
     """Changes only the fields sent; `description: null` clears the description."""
-    return await service.patch_todo(database, user_id, todo_id, changes)
+    return todo_response(await service.patch_todo(database, user_id, todo_id, changes))
 
 
-@router.patch("/{todo_id}/complete", responses=ERROR_RESPONSES, summary="Toggle completion")
-async def toggle_completed(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> TodoPublic:
+@router.patch(
+    "/{todo_id}/complete",
+    response_model=TodoPublic,
+    responses=ERROR_RESPONSES,
+    summary="Toggle completion",
+)
+async def toggle_completed(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> JSONResponse:
     """Flips `is_completed`: open becomes completed and completed becomes open."""
-    return await service.toggle_completed(database, user_id, todo_id)
+    return todo_response(await service.toggle_completed(database, user_id, todo_id))
 
 
 @router.delete(
