@@ -1,0 +1,83 @@
+"""Every knob of the bench, read once from the environment.
+
+Durations are whole seconds because wrk's `-d` takes no fractions. Quick mode exists so a
+change to the harness can be tried end to end in about two minutes instead of ten.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+LUA_DIR = BENCH_DIR / "lua"
+RESULTS_PATH = BENCH_DIR / "RESULTS.md"
+
+# The dataset of the issue: many ordinary users, and one user with a very long list.
+USERS = 1000
+TODOS_PER_USER = 100
+BIG_USER_TODOS = 100_000
+ID_SAMPLE = 20_000
+USER_PREFIX = "bench-user-"
+BIG_USER = "bench-big-user"
+DELETE_USER_PREFIX = "bench-del-"
+PAGE_SIZE = 50
+DEEP_PAGE = 1000
+
+
+class ConfigError(ValueError):
+    """A BENCH_* variable holds something unusable."""
+
+
+def _int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """What one `make bench` run does."""
+
+    quick: bool
+    warmup: int
+    duration: int
+    connections: int
+    few_connections: int
+    threads: int
+    reference_pool: int
+    database_url: str | None
+    out_dir: Path
+
+    @classmethod
+    def from_env(cls) -> "Config":
+        quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0")
+        return cls(
+            quick=quick,
+            warmup=_int("BENCH_WARMUP", 1 if quick else 3, minimum=0),
+            duration=_int("BENCH_DURATION", 3 if quick else 10),
+            connections=_int("BENCH_CONNECTIONS", 64),
+            few_connections=_int("BENCH_FEW_CONNECTIONS", 4),
+            threads=_int("BENCH_THREADS", 2),
+            reference_pool=_int("BENCH_REFERENCE_POOL", 10),
+            database_url=os.environ.get("BENCH_DATABASE_URL") or None,
+            out_dir=BENCH_DIR / "out",
+        )
+
+    @property
+    def run_seconds(self) -> int:
+        """Wall time of one measurement, warm-up included."""
+        return self.warmup + self.duration
+
+    def path(self, *parts: str) -> Path:
+        """A file under the output directory, its folder created."""
+        target = self.out_dir.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
