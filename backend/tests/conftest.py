@@ -3,6 +3,10 @@
 The database is the embedded PostgreSQL (started once per run in a temporary directory),
 or the server in TEST_DATABASE_URL. Either way the suite creates its own database on it,
 builds the schema by running the migrations, and drops the database at the end.
+
+The app under test reaches that database directly, or by another route when
+TEST_APP_DATABASE_URL is set (through PgBouncer, or over SSL: `make test-external`); only
+its database name is replaced by the suite's.
 """
 
 import asyncio
@@ -18,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -100,6 +104,16 @@ async def database_url(databases: DatabaseFactory) -> URL:
 
 
 @pytest.fixture(scope="session")
+def app_database_url(database_url: URL) -> str:
+    """DATABASE_URL for the app under test: the suite's database, directly or by the route
+    in TEST_APP_DATABASE_URL (its host, port, credentials and parameters, kept verbatim)."""
+    route = os.environ.get("TEST_APP_DATABASE_URL")
+    if not route:
+        return url_string(database_url)
+    return url_string(make_url(route).set(database=database_url.database))
+
+
+@pytest.fixture(scope="session")
 async def admin_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
     """A connection to the test database that bypasses the app, for arranging and checking
     rows. Its statements are not part of the app's SQL audit."""
@@ -155,9 +169,9 @@ def sql_audit() -> Iterator[StatementLog]:
 
 
 @pytest.fixture(scope="session")
-async def app(database_url: URL, sql_audit: StatementLog) -> AsyncIterator[FastAPI]:
+async def app(app_database_url: str, sql_audit: StatementLog) -> AsyncIterator[FastAPI]:
     """The app as served, with its lifespan running, on the test database."""
-    application = create_app(make_settings(database_url))
+    application = create_app(make_settings(app_database_url))
     async with application.router.lifespan_context(application):
         application.state.database.add_query_observer(sql_audit.record)
         yield application

@@ -12,15 +12,21 @@ from typing import Any
 import uvicorn
 from pydantic import SecretStr
 
+from todo_api.db.availability import is_database_unavailable
+from todo_api.db.database import is_pooled
 from todo_api.db.embedded import EmbeddedPostgres
 from todo_api.db.migrate import upgrade_to_head
-from todo_api.db.url import describe, to_async_url
+from todo_api.db.url import DatabaseTarget, DatabaseUrlError, parse_database_url
 from todo_api.main import create_app
 from todo_api.settings import Settings, get_settings
 
 logger = logging.getLogger("todo_api")
 
 EMBEDDED_DATABASE = "todo"
+# No `Server: uvicorn` banner, and no uvicorn access log: it would write each request's full
+# path and query string. The app logs one line per request itself, without them
+# (RequestLogMiddleware).
+_SERVER_OPTIONS: dict[str, Any] = {"server_header": False, "access_log": False}
 
 
 def _logging_config(settings: Settings) -> dict[str, Any]:
@@ -34,6 +40,11 @@ def _logging_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+class DatabaseUnreachable(Exception):
+    """The database could not be reached to migrate it; the message names where it is
+    (host and database, never the password) and why."""
+
+
 def _require_database_url(settings: Settings) -> str:
     if settings.database_url is None:
         raise SystemExit(
@@ -42,17 +53,69 @@ def _require_database_url(settings: Settings) -> str:
     return settings.database_url.get_secret_value()
 
 
+def _target(raw: str, variable: str) -> DatabaseTarget:
+    """The parsed URL, or the process stops with an error naming what is wrong."""
+    try:
+        return parse_database_url(raw, variable=variable)
+    except DatabaseUrlError as exc:
+        raise SystemExit(f"Cannot start: {exc}") from None
+
+
+def _migration_target(settings: Settings) -> tuple[DatabaseTarget, bool]:
+    """Where migrations run, and whether that is through a transaction pooler: the direct
+    DATABASE_URL_UNPOOLED when set, otherwise DATABASE_URL."""
+    if settings.database_url_unpooled is not None:
+        target = _target(settings.database_url_unpooled.get_secret_value(), "DATABASE_URL_UNPOOLED")
+        if target.pooler_host:
+            logger.warning("DATABASE_URL_UNPOOLED names a pooled endpoint; use the direct one")
+        return target, target.pooler_host
+    target = _target(_require_database_url(settings), "DATABASE_URL")
+    pooled = is_pooled(target, settings)
+    if pooled:
+        logger.warning(
+            "Migrating through the transaction pooler in DATABASE_URL; set "
+            "DATABASE_URL_UNPOOLED to the direct connection string (Neon: the same host "
+            "without -pooler) to migrate over a direct connection"
+        )
+    return target, pooled
+
+
+def _reason(exc: BaseException, password: str | None) -> str:
+    """The innermost cause of a failure, in one line, the password masked if it occurs."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return text.replace(password, "***") if password else text
+
+
 def migrate(settings: Settings) -> None:
-    """Bring the schema to the newest migration."""
-    url = to_async_url(_require_database_url(settings))
-    logger.info("Migrating %s", describe(url))
-    upgrade_to_head(url)
+    """Bring the schema to the newest migration. Raises DatabaseUnreachable when the
+    database cannot be reached (or refuses the connection)."""
+    target, pooled = _migration_target(settings)
+    logger.info("Migrating %s", target.describe())
+    try:
+        upgrade_to_head(target, pooled=pooled, connect_timeout=settings.db_connect_timeout)
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        password = target.connect_kwargs.get("password")
+        raise DatabaseUnreachable(
+            f"Cannot migrate: could not connect to {target.location()} ({_reason(exc, password)})"
+        ) from None
     logger.info("Schema is at the newest migration")
 
 
+def _migrate_command(settings: Settings) -> None:
+    try:
+        migrate(settings)
+    except DatabaseUnreachable as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def serve(settings: Settings) -> None:
-    """Serve the API with WEB_CONCURRENCY worker processes; never migrates."""
-    _require_database_url(settings)
+    """Serve the API with WEB_CONCURRENCY worker processes; never migrates. Starts whether
+    or not the database is reachable: requests answer 503 until it is."""
+    _target(_require_database_url(settings), "DATABASE_URL")
     uvicorn.run(
         "todo_api.main:create_app",
         factory=True,
@@ -61,14 +124,24 @@ def serve(settings: Settings) -> None:
         workers=settings.web_concurrency,
         log_config=_logging_config(settings),
         log_level=settings.log_level.lower(),
+        **_SERVER_OPTIONS,
     )
 
 
 def run(settings: Settings) -> None:
     """Migrate and serve; with no DATABASE_URL, on the embedded PostgreSQL, which is
-    stopped again when the server exits (Ctrl-C)."""
+    stopped again when the server exits (Ctrl-C). An unreachable database does not stop
+    the server: it says so and serves anyway, answering 503 until the database is back
+    (and `todo-api migrate` has run)."""
     if settings.database_url is not None:
-        migrate(settings)
+        try:
+            migrate(settings)
+        except DatabaseUnreachable as exc:
+            logger.error(  # the reason is in the message; no traceback
+                "%s. Serving anyway: requests answer 503 and /health/ready stays 503 until "
+                "the database answers and `todo-api migrate` has run",
+                exc,
+            )
         serve(settings)
         return
     logger.info(
@@ -77,7 +150,13 @@ def run(settings: Settings) -> None:
     with EmbeddedPostgres(settings.embedded_data_dir) as postgres:
         postgres.create_database(EMBEDDED_DATABASE)
         url = postgres.url(EMBEDDED_DATABASE).render_as_string(hide_password=False)
-        embedded = settings.model_copy(update={"database_url": SecretStr(url)})
+        embedded = settings.model_copy(
+            update={
+                "database_url": SecretStr(url),
+                "database_url_unpooled": None,
+                "db_pooled": False,
+            }
+        )
         migrate(embedded)
         print(f"Todo API docs: http://{settings.host}:{settings.port}/docs", flush=True)  # noqa: T201
         # One process: the app object is built here, with the embedded database's URL.
@@ -87,6 +166,7 @@ def run(settings: Settings) -> None:
             port=settings.port,
             log_config=_logging_config(settings),
             log_level=settings.log_level.lower(),
+            **_SERVER_OPTIONS,
         )
 
 
@@ -108,4 +188,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(message)s")
-    {"serve": serve, "migrate": migrate, "run": run}[arguments.command](settings)
+    {"serve": serve, "migrate": _migrate_command, "run": run}[arguments.command](settings)

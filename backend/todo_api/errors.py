@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from todo_api.api.headers import SECURITY_HEADERS
 from todo_api.db.availability import is_database_unavailable
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,16 @@ def payload_too_large() -> ErrorResponse:
     )
 
 
+def unauthorized() -> ErrorResponse:
+    """The 401 for an /api request without the configured API key (see `api/security.py`)."""
+    return ErrorResponse(
+        HTTPStatus.UNAUTHORIZED,
+        "UNAUTHORIZED",
+        "Send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 def _field_name(location: Sequence[str | int]) -> str:
     """`("body", "title")` becomes `body.title`; a JSON syntax error's offset is dropped."""
     parts = [str(part) for part in location if not isinstance(part, int)]
@@ -224,13 +235,15 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
 async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
     """The last resort: log everything, tell the client nothing internal."""
     logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    # This handler runs outside every middleware, so it adds the request id itself.
+    # This handler runs outside every middleware, so it adds the request id and the
+    # security headers itself.
     request_id = request.scope.get("state", {}).get("request_id")
+    headers = {**SECURITY_HEADERS, "X-Request-ID": request_id} if request_id else SECURITY_HEADERS
     return ErrorResponse(
         HTTPStatus.INTERNAL_SERVER_ERROR,
         "INTERNAL_ERROR",
         "An unexpected error occurred.",
-        headers={"X-Request-ID": request_id} if request_id else None,
+        headers=headers,
     )
 
 

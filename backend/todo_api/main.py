@@ -12,11 +12,17 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from todo_api import __version__
 from todo_api.api import health, v1
+from todo_api.api.docs import install_docs
 from todo_api.api.middleware import (
     BodySizeLimitMiddleware,
+    DotSegmentMiddleware,
     JsonBodyMiddleware,
     RequestIdMiddleware,
+    RequestLogMiddleware,
+    SecurityHeadersMiddleware,
 )
+from todo_api.api.openapi_extras import install_openapi_extras
+from todo_api.api.security import ApiKeyMiddleware
 from todo_api.db.database import create_database
 from todo_api.db.migrate import head_revision
 from todo_api.db.url import parse_database_url
@@ -57,19 +63,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,  # served from this process by install_docs, not from a CDN
+        redoc_url=None,
     )
     for router in v1.routers:
         app.include_router(router)
     app.include_router(health.router)
+    install_docs(app)
+    install_openapi_extras(app, api_key_required=settings.api_key is not None)
+    # Middleware runs outermost first, the reverse of the order added here.
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_size=MAX_BODY_BYTES)
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    app.add_middleware(DotSegmentMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Content-Type", "X-Request-ID"],
+            allow_headers=["Content-Type", "X-Request-ID", "Authorization", "X-API-Key"],
             expose_headers=["Location", "X-Request-ID", "Retry-After"],
         )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestLogMiddleware)
     return app

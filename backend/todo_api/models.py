@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from annotated_types import MaxLen
-from pydantic import MISSING, Strict, StringConstraints
+from pydantic import MISSING, AfterValidator, Strict, StringConstraints
 from sqlalchemy import CheckConstraint, DateTime, Index, MetaData, false, text
 from sqlmodel import Field, SQLModel
 
@@ -19,13 +19,33 @@ NO_NUL_CHARACTER = r"^[^\x00]*$"
 TITLE_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 2000
 USER_ID_MAX_LENGTH = 128
-USER_ID_PATTERN = r"^[A-Za-z0-9._~:@|+\-]+$"
+# At least one character that is not a dot: `.` and `..` would be path dot segments.
+USER_ID_PATTERN = r"^[A-Za-z0-9._~:@|+\-]*[A-Za-z0-9_~:@|+\-][A-Za-z0-9._~:@|+\-]*$"
 
-# MaxLen comes first: SQLModel reads the column length from the first length constraint.
+# What a title loses at both ends: Unicode's White_Space property, spelled out because
+# `\s` means something else in each regex engine (Python's includes U+001C..U+001F,
+# JavaScript's U+FEFF, JSON Schema validators use either).
+_WHITE_SPACE_CLASS = r"\x09-\x0d\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# No NUL anywhere, and at least one character that survives the trimming.
+NON_BLANK_TEXT = rf"^[^\x00]*[^\x00{_WHITE_SPACE_CLASS}][^\x00]*$"
+
+
+def _trim(text: str) -> str:
+    return text.strip(WHITE_SPACE)
+
+
+# A title is checked as sent (at most 255 characters, not blank), then trimmed, so the
+# documented maxLength holds for what clients send. MaxLen comes first: SQLModel reads
+# the column length from the first length constraint.
 Title = Annotated[
     str,
     MaxLen(TITLE_MAX_LENGTH),
-    StringConstraints(strip_whitespace=True, min_length=1, pattern=NO_NUL_CHARACTER),
+    StringConstraints(min_length=1, pattern=NON_BLANK_TEXT),
+    AfterValidator(_trim),
 ]
 # JSON has real booleans; "yes" or 1 is a client bug to report, not to guess at.
 Completed = Annotated[bool, Strict()]

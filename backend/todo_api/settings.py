@@ -4,6 +4,7 @@ Nothing else in the package reads `os.environ`: every knob an operator can turn 
 declared here, validated at start-up, and documented in the README's table.
 """
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,18 +13,42 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+# Visible ASCII only: it must fit in an HTTP header unchanged, and be long enough not to guess.
+_API_KEY = re.compile(r"[\x21-\x7e]{16,256}")
+
+
+def _secret_text(value: str | SecretStr) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 class Settings(BaseSettings):
     """Every setting has a default that works for `make run` on a laptop."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # Settings hold secrets (DATABASE_URL, API_KEY): an invalid value is reported by its
+    # setting and rule, never echoed.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: SecretStr | None = Field(
         default=None,
         description=(
             "postgres://, postgresql:// or postgresql+asyncpg:// URL. Unset: `todo-api run` "
             "starts the embedded PostgreSQL under EMBEDDED_DATA_DIR."
+        ),
+    )
+    database_url_unpooled: SecretStr | None = Field(
+        default=None,
+        description=(
+            "A direct (not pooled) URL to the same database, for `todo-api migrate`: Neon's "
+            "DATABASE_URL_UNPOOLED. Unset: migrations use DATABASE_URL."
+        ),
+    )
+    db_pooled: bool | None = Field(
+        default=None,
+        description=(
+            "DATABASE_URL goes through a transaction pooler (PgBouncer, Neon's -pooler "
+            "endpoints). Unset or `auto`: detected from the host name."
         ),
     )
     embedded_data_dir: Path = Path(".data/postgres")
@@ -46,6 +71,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated origins allowed by CORS; none by default.",
     )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "When set, every /api request must send it as `Authorization: Bearer <key>` or "
+            "`X-API-Key: <key>`. 16 to 256 printable ASCII characters, no spaces."
+        ),
+    )
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -57,6 +89,38 @@ class Settings(BaseSettings):
         """Accept the comma-separated form an operator types into an environment variable."""
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_api_key_is_none(cls, value: object) -> object:
+        """`API_KEY=` (empty) means no key, as if it were unset."""
+        if isinstance(value, str | SecretStr) and not _secret_text(value):
+            return None
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A key short enough to guess, or one that cannot travel in a header, is refused at
+        start-up. The message never repeats the key."""
+        if value is not None and not _API_KEY.fullmatch(value.get_secret_value()):
+            raise ValueError("API_KEY must be 16 to 256 printable ASCII characters without spaces")
+        return value
+
+    @field_validator("database_url_unpooled", mode="before")
+    @classmethod
+    def _empty_unpooled_url_is_none(cls, value: object) -> object:
+        """`DATABASE_URL_UNPOOLED=` (empty) means unset."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(text, str) and not text.strip() else value
+
+    @field_validator("db_pooled", mode="before")
+    @classmethod
+    def _auto_pooled_is_none(cls, value: object) -> object:
+        """`DB_POOLED=auto` (or empty) leaves the choice to the host name."""
+        if isinstance(value, str) and value.strip().lower() in {"", "auto"}:
+            return None
         return value
 
     @field_validator("log_level", mode="before")

@@ -13,6 +13,7 @@ INVALID_BODIES: list[tuple[str, dict[str, Any], str]] = [
     ("missing title", {}, "body.title"),
     ("empty title", {"title": ""}, "body.title"),
     ("whitespace-only title", {"title": " \t\n "}, "body.title"),
+    ("Unicode-space-only title", {"title": "\u3000\u00a0\u2003"}, "body.title"),
     ("256-character title", {"title": "x" * 256}, "body.title"),
     ("NUL in title", {"title": "a\x00b"}, "body.title"),
     ("title not a string", {"title": 5}, "body.title"),
@@ -43,10 +44,12 @@ async def test_limits_are_inclusive(client: httpx.AsyncClient) -> None:
     assert len(todo["description"]) == 2000
 
 
-async def test_title_is_measured_after_trimming(client: httpx.AsyncClient) -> None:
-    todo = await create_todo(client, "alice", title="  " + "x" * 255 + "  ")
+async def test_title_is_limited_as_sent_and_stored_trimmed(client: httpx.AsyncClient) -> None:
+    todo = await create_todo(client, "alice", title="  " + "x" * 251 + "  ")
+    too_long = await client.post(todos_url("alice"), json={"title": "x" * 255 + " "})
 
-    assert todo["title"] == "x" * 255
+    assert todo["title"] == "x" * 251
+    assert_validation_error(too_long, "body.title")
 
 
 @pytest.mark.parametrize(
@@ -99,6 +102,7 @@ async def test_patch_rejects_invalid_fields_and_changes_nothing(
         "nul%00",
         "émile",
         "a*b",
+        "...",
     ],
 )
 async def test_bad_user_ids_are_rejected(client: httpx.AsyncClient, user_id: str) -> None:

@@ -5,13 +5,22 @@ table definition stays the single source of column names and types, but they are
 compiled to PostgreSQL text once, at import, and run on a plain asyncpg pool. Per request
 that skips SQLAlchemy's execution layer (result processing, the greenlet bridge, pool
 events), which costs several times the database round trip itself.
+
+The pool works directly against PostgreSQL and through a transaction pooler (PgBouncer in
+`pool_mode = transaction`, as Neon's `-pooler` endpoints): in pooled mode asyncpg's
+statement cache is off, so every statement is an unnamed one whose Parse and Bind travel
+in one transaction, and statement_timeout (a startup parameter poolers refuse) is enforced
+by the client, which cancels the statement through the pooler. See
+specs/decisions/0008-neon-pooled-ssl-and-outages.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import asyncpg
 from asyncpg import Record
@@ -21,13 +30,36 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from todo_api.db.url import DatabaseTarget
+from todo_api.errors import DatabaseUnavailable
 from todo_api.settings import Settings
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
 
 # SQLAlchemy leaves the dialect constructor unannotated.
 _DIALECT = asyncpg_dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 APPLICATION_NAME = "todo-api"
+# asyncpg's own default; 0 in pooled mode, where named statements would outlive the
+# transaction that prepared them on whichever server connection the pooler picked.
+DEFAULT_STATEMENT_CACHE_SIZE = 100
+# How long closing the pool waits for borrowed connections before cutting them.
+CLOSE_TIMEOUT_SECONDS = 10.0
+
+logger = logging.getLogger(__name__)
+
+# The connection broke under the statement: the server closed it (it was dropped while idle,
+# as Neon does when a compute scales to zero, or the server restarted), or the socket died.
+_CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    ConnectionResetError,
+    BrokenPipeError,
+)
 
 QueryObserver = Callable[[str], None]
+_Result = TypeVar("_Result")
+if TYPE_CHECKING:
+    _Send = Callable[[PoolConnectionProxy[Record], str, list[object]], Awaitable[_Result]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +68,19 @@ class Query:
 
     sql: str
     parameters: tuple[str, ...]
+    # A SELECT: sending it again cannot change anything, so it may be retried.
+    read_only: bool = False
 
     @classmethod
     def compile(cls, statement: ClauseElement) -> Self:
         """Compile a Core statement whose values are named `bindparam`s."""
         compiled = statement.compile(dialect=_DIALECT)
         assert isinstance(compiled, SQLCompiler)  # noqa: S101  (a statement, not DDL)
-        return cls(sql=compiled.string, parameters=tuple(compiled.positiontup or ()))
+        return cls(
+            sql=compiled.string,
+            parameters=tuple(compiled.positiontup or ()),
+            read_only=bool(getattr(statement, "is_select", False)),
+        )
 
     def arguments(self, values: Mapping[str, object]) -> list[object]:
         """The positional arguments for `values`; a missing one is a programming error."""
@@ -62,7 +100,11 @@ class Database:
     own round trip, so no request can hold one longer, or forget to give it back.
 
     The pool connects lazily: the app starts while the database is down, and connections
-    are made (and remade after an outage) on demand."""
+    are made (and remade after an outage) on demand. A connection the server closed while
+    it sat idle is noticed by asyncpg and replaced when next borrowed; a read that still
+    meets a connection breaking under it is sent once more on a fresh one. A write never
+    is: the server may have applied it before the connection broke, so the caller gets
+    the error (a 503) rather than a possible duplicate."""
 
     def __init__(
         self,
@@ -70,7 +112,7 @@ class Database:
         *,
         max_size: int,
         acquire_timeout: float,
-        statement_cache_size: int = 100,
+        statement_cache_size: int = DEFAULT_STATEMENT_CACHE_SIZE,
         max_idle_seconds: float = 300.0,
     ) -> None:
         self._acquire_timeout = acquire_timeout
@@ -90,18 +132,47 @@ class Database:
         await self._pool
 
     async def close(self) -> None:
-        """Close every connection; waits for borrowed ones to come back."""
-        await self._pool.close()
+        """Close every connection gracefully; waits up to CLOSE_TIMEOUT_SECONDS for borrowed
+        ones to come back, then cuts whatever is left."""
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await self._pool.close()
+        except TimeoutError:
+            logger.warning("Database connections still busy at shutdown; closing them")
+            self._pool.terminate()
+        logger.info("Database pool closed")
 
     async def fetch_one(self, query: Query, **values: object) -> Record | None:
         """The first row, or None."""
-        async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
-            return await connection.fetchrow(query.sql, *query.arguments(values))
+        return await self._send(query, values, _fetch_one)
 
     async def fetch_all(self, query: Query, **values: object) -> list[Record]:
         """Every row."""
-        async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
-            return await connection.fetch(query.sql, *query.arguments(values))
+        return await self._send(query, values, _fetch_all)
+
+    async def _send(
+        self, query: Query, values: Mapping[str, object], send: _Send[_Result]
+    ) -> _Result:
+        arguments = query.arguments(values)
+        attempt = 1
+        while True:
+            async with self._pool.acquire(timeout=self._acquire_timeout) as connection:
+                try:
+                    return await send(connection, query.sql, arguments)
+                except _CONNECTION_LOST as exc:
+                    if attempt > 1 or not query.read_only:
+                        raise
+                    logger.info("Connection lost (%s); sending the read again", type(exc).__name__)
+                except asyncpg.InternalClientError as exc:
+                    # The driver's conversation with the server is out of step, which happens
+                    # when the server drops a connection while a statement is being prepared
+                    # on it (a shutdown). The connection must never be lent again; asyncpg
+                    # refused to send anything, so any statement may be sent again.
+                    connection.terminate()
+                    if attempt > 1:
+                        raise DatabaseUnavailable(f"connection broken ({exc})") from exc
+                    logger.info("Connection out of step with the server; sending again")
+            attempt += 1
 
     @property
     def pool(self) -> asyncpg.Pool[Record]:
@@ -110,31 +181,96 @@ class Database:
 
     def add_query_observer(self, observer: QueryObserver) -> None:
         """Call `observer` with the text of every statement sent from now on (for audits
-        and statement counts in tests, or for tracing)."""
+        and statement counts in tests, or for tracing).
+
+        Only connections opened after the first observer was added report statements:
+        without observers no query logger is installed at all, since asyncpg builds a log
+        record for every statement on a connection that has one. Add the first observer
+        before serving (connections are opened lazily, on the first request)."""
         self._observers.append(observer)
 
     def remove_query_observer(self, observer: QueryObserver) -> None:
         self._observers.remove(observer)
 
     async def _setup_connection(self, connection: Connection[Record]) -> None:
-        connection.add_query_logger(self._notify)
+        if self._observers:
+            connection.add_query_logger(self._notify)
 
     def _notify(self, logged: LoggedQuery) -> None:
         for observer in self._observers:
             observer(logged.query)
 
 
-def create_database(target: DatabaseTarget, settings: Settings) -> Database:
-    """The app's pool for `target`, sized and timed out as the settings say."""
-    statement_timeout_ms = round(settings.db_statement_timeout * 1000)
+async def _fetch_one(
+    connection: PoolConnectionProxy[Record], sql: str, arguments: list[object]
+) -> Record | None:
+    return await connection.fetchrow(sql, *arguments)
+
+
+async def _fetch_all(
+    connection: PoolConnectionProxy[Record], sql: str, arguments: list[object]
+) -> list[Record]:
+    return await connection.fetch(sql, *arguments)
+
+
+def is_pooled(target: DatabaseTarget, settings: Settings) -> bool:
+    """Pooled mode: forced either way by DB_POOLED, otherwise detected from the host name."""
+    return settings.db_pooled if settings.db_pooled is not None else target.pooler_host
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """How the app's pool connects: asyncpg.connect arguments and the statement cache."""
+
+    connect_kwargs: dict[str, Any]
+    statement_cache_size: int
+    pooled: bool
+
+
+def pool_options(target: DatabaseTarget, settings: Settings) -> PoolOptions:
+    """The pool's options for `target` under `settings`.
+
+    Every statement is bounded on the client by DB_STATEMENT_TIMEOUT (asyncpg cancels it
+    and raises TimeoutError, a 503), so a server that stops answering cannot hold a
+    request longer. Connected directly, PostgreSQL enforces the same limit itself too
+    (statement_timeout as a startup parameter); a transaction pooler refuses that
+    parameter, so in pooled mode the client's limit is the only one. A connect_timeout in
+    the URL wins over DB_CONNECT_TIMEOUT, as it would for libpq."""
+    pooled = is_pooled(target, settings)
+    given: Mapping[str, str] = target.connect_kwargs.get("server_settings") or {}
+    server_settings = {"application_name": APPLICATION_NAME, **given}
+    if not pooled:
+        server_settings["statement_timeout"] = str(round(settings.db_statement_timeout * 1000))
     connect_kwargs = {
         **target.connect_kwargs,
-        "timeout": settings.db_connect_timeout,
-        "server_settings": {
-            "application_name": APPLICATION_NAME,
-            "statement_timeout": str(statement_timeout_ms),
-        },
+        "timeout": target.connect_kwargs.get("timeout", settings.db_connect_timeout),
+        "command_timeout": settings.db_statement_timeout,
+        "server_settings": server_settings,
     }
+    return PoolOptions(
+        connect_kwargs=connect_kwargs,
+        statement_cache_size=0 if pooled else DEFAULT_STATEMENT_CACHE_SIZE,
+        pooled=pooled,
+    )
+
+
+def create_database(target: DatabaseTarget, settings: Settings) -> Database:
+    """The app's pool for `target`, sized and timed out as the settings say. Says once in
+    the log where the database is and how it is reached."""
+    options = pool_options(target, settings)
+    for notice in target.notices:
+        logger.info("%s", notice)
+    logger.info(
+        "Database: %s, %s",
+        target.location(),
+        "pooled mode (through a transaction pooler: no statement cache, statement timeout "
+        "enforced by the client)"
+        if options.pooled
+        else "direct connections",
+    )
     return Database(
-        connect_kwargs, max_size=settings.db_pool_size, acquire_timeout=settings.db_pool_timeout
+        options.connect_kwargs,
+        max_size=settings.db_pool_size,
+        acquire_timeout=settings.db_pool_timeout,
+        statement_cache_size=options.statement_cache_size,
     )

@@ -1,7 +1,8 @@
 """Alembic environment: runs migrations through the async driver the app itself uses.
 
 pytest-alembic hands in its engine as the `connection` attribute; `todo-api migrate`
-hands in the database URL.
+hands in the database URL and the asyncpg arguments translated from it
+(`todo_api.db.migrate.alembic_config`).
 """
 
 import asyncio
@@ -45,7 +46,9 @@ def _main() -> None:
     url = config.attributes.get("database_url")
     if not isinstance(url, URL):
         raise RuntimeError("No database given: call todo_api.db.migrate with a URL")
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    # The translated DATABASE_URL (SSL context, timeouts, pooler-safe statement names).
+    connect_args = config.attributes.get("connect_args", {})
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
 
     async def run_and_dispose() -> None:
         try:

@@ -1,0 +1,122 @@
+"""What the OpenAPI document says beyond what FastAPI derives from the routes.
+
+FastAPI builds the document from the route decorators and the models; this module adds,
+in one place, after that:
+
+- **Links** from "create" to get, replace, patch, complete and delete, and from "delete"
+  back to them, so generic clients (Swagger UI, schemathesis's stateful phase) can follow
+  a new todo's `id` and its `user_id` from one call to the next.
+- The **API key** security schemes, the `security` requirement on every `/api`
+  operation, and its 401 response, only when the server runs with `API_KEY`: the
+  document describes the server that serves it. (The published snapshot,
+  `specs/openapi.json`, is the document of a server without a key.)
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from todo_api.api.security import API_KEY_HEADER, PROTECTED_PREFIX
+
+JsonObject = dict[str, Any]
+
+COLLECTION = "/api/v1/users/{user_id}/todos"
+ITEM = COLLECTION + "/{todo_id}"
+COMPLETE = ITEM + "/complete"
+
+BEARER_SCHEME = "BearerAuth"
+API_KEY_SCHEME = "ApiKeyHeader"
+
+# (link name, method, path, what it does) of each operation that takes a todo by its id.
+_TODO_OPERATIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("GetTodo", "get", ITEM, "Get"),
+    ("ReplaceTodo", "put", ITEM, "Replace"),
+    ("PatchTodo", "patch", ITEM, "Update some fields of"),
+    ("ToggleCompleted", "patch", COMPLETE, "Toggle the completion of"),
+    ("DeleteTodo", "delete", ITEM, "Delete"),
+)
+
+
+def _operation_id(document: JsonObject, method: str, path: str) -> str:
+    operation_id: str = document["paths"][path][method]["operationId"]
+    return operation_id
+
+
+def _links(document: JsonObject, parameters: dict[str, str], which: str) -> JsonObject:
+    return {
+        name: {
+            "operationId": _operation_id(document, method, path),
+            "parameters": parameters,
+            "description": f"{action} {which}.",
+        }
+        for name, method, path, action in _TODO_OPERATIONS
+    }
+
+
+def add_links(document: JsonObject) -> None:
+    """Create 201 -> each item operation, by the new `id` and the request's `user_id`;
+    delete 204 -> each item operation again (each must now answer 404)."""
+    paths = document["paths"]
+    created = paths[COLLECTION]["post"]["responses"]["201"]
+    created["links"] = _links(
+        document,
+        {"user_id": "$request.path.user_id", "todo_id": "$response.body#/id"},
+        "the todo just created",
+    )
+    deleted = paths[ITEM]["delete"]["responses"]["204"]
+    deleted["links"] = _links(
+        document,
+        {"user_id": "$request.path.user_id", "todo_id": "$request.path.todo_id"},
+        "the todo just deleted (a 404)",
+    )
+
+
+def require_api_key(document: JsonObject) -> None:
+    """Declare the two ways to send the key and require one of them on every /api operation."""
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = {
+        BEARER_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The API key as a Bearer token: `Authorization: Bearer <key>`.",
+        },
+        API_KEY_SCHEME: {
+            "type": "apiKey",
+            "in": "header",
+            "name": API_KEY_HEADER,
+            "description": f"The API key in the `{API_KEY_HEADER}` header.",
+        },
+    }
+    for path, operations in document["paths"].items():
+        if path != PROTECTED_PREFIX and not path.startswith(PROTECTED_PREFIX + "/"):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{BEARER_SCHEME: []}, {API_KEY_SCHEME: []}]
+            operation["responses"]["401"] = {
+                "description": "The API key is missing or wrong.",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                },
+            }
+
+
+def extend(document: JsonObject, *, api_key_required: bool) -> JsonObject:
+    """The document with everything this module adds; `document` is changed in place."""
+    add_links(document)
+    if api_key_required:
+        require_api_key(document)
+    return document
+
+
+def install_openapi_extras(app: FastAPI, *, api_key_required: bool) -> None:
+    """Make `app.openapi()` (and so `/openapi.json` and `make openapi`) return the extended
+    document. It is built once, on first use, like FastAPI's own."""
+    generate: Callable[[], JsonObject] = app.openapi
+
+    def openapi() -> JsonObject:
+        if app.openapi_schema is None:
+            app.openapi_schema = extend(generate(), api_key_required=api_key_required)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
