@@ -185,6 +185,10 @@ async def test_an_outage_behind_pgbouncer_is_503_and_recovers_within_5_seconds(
                 app.state.database.pool,
                 stop=lambda: _pg_ctlcluster(services, "stop"),
                 start=lambda: _pg_ctlcluster(services, "start"),
+                # Behind the pooler a request can wait the pool timeout and then the
+                # statement timeout (2 s here): the outage must outlast that, or no request
+                # both starts and ends while the database is gone.
+                seconds=4.0,
             )
     finally:
         if _pg_ctlcluster(services, "status", check=False) != 0:  # whatever went wrong
