@@ -1,12 +1,8 @@
 """The `todo-api` command as an operator runs it: a real uvicorn process on a real socket."""
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,72 +12,26 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
+from tests.api_process import todo_api
 from tests.conftest import DatabaseFactory, url_string
 from tests.helpers import todo_url, todos_url
+from tests.processes import command_env, todo_api_server
 from todo_api.db.migrate import head_revision
-
-STARTUP_SECONDS = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _command_env(database_url: URL | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PORT", "HOST"}}
-    if database_url is not None:
-        env["DATABASE_URL"] = url_string(database_url)
-    return env | extra
-
-
-def _todo_api(*arguments: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "todo_api", *arguments],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """The environment of a `todo-api` process against `database_url` (or none)."""
+    database = {"DATABASE_URL": url_string(database_url)} if database_url is not None else {}
+    return command_env(**database, **extra)
 
 
 @contextmanager
 def running(
     command: str, env: dict[str, str], cwd: Path, stop_signal: int = signal.SIGTERM
 ) -> Iterator[str]:
-    """`todo-api COMMAND` on a free port until it answers /health; yields its base URL,
-    then stops it with `stop_signal` and checks that it shut down gracefully."""
-    port = _free_port()
-    log_path = cwd / f"server-{port}.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "todo_api", command],
-            cwd=cwd,
-            env=env | {"PORT": str(port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+    """`todo-api COMMAND` serving on a free port; yields its base URL."""
+    with todo_api_server(command, env, cwd, stop_signal) as (base_url, _log):
         yield base_url
-    finally:
-        process.send_signal(stop_signal)
-        exit_status = process.wait(timeout=30)
-        assert exit_status in {0, 128 + signal.SIGTERM}, log_path.read_text()
-        assert "Application shutdown complete" in log_path.read_text()
 
 
 def serving(database_url: URL, cwd: Path) -> Any:
@@ -144,7 +94,7 @@ async def test_migrate_brings_an_empty_database_to_the_head(
 ) -> None:
     empty = await databases.create(migrated=False)
 
-    result = await asyncio.to_thread(_todo_api, "migrate", cwd=tmp_path, env=_command_env(empty))
+    result = await asyncio.to_thread(todo_api, "migrate", cwd=tmp_path, env=_command_env(empty))
 
     assert result.returncode == 0, result.stderr
     assert head_revision() in result.stderr
@@ -153,7 +103,7 @@ async def test_migrate_brings_an_empty_database_to_the_head(
 
 @pytest.mark.parametrize("command", ["serve", "migrate"])
 def test_commands_refuse_to_start_without_a_database_url(command: str, tmp_path: Path) -> None:
-    result = _todo_api(command, cwd=tmp_path, env=_command_env(None))
+    result = todo_api(command, cwd=tmp_path, env=_command_env(None))
 
     assert result.returncode != 0
     assert "DATABASE_URL is not set" in result.stderr
@@ -162,7 +112,7 @@ def test_commands_refuse_to_start_without_a_database_url(command: str, tmp_path:
 def test_an_unsupported_database_url_is_refused_by_name(tmp_path: Path) -> None:
     env = _command_env(None, DATABASE_URL="mysql://user:hunter2@db/todo")
 
-    result = _todo_api("migrate", cwd=tmp_path, env=env)
+    result = todo_api("migrate", cwd=tmp_path, env=env)
 
     assert result.returncode != 0
     assert "'mysql'" in result.stderr
