@@ -119,4 +119,5 @@ def install_openapi_extras(app: FastAPI, *, api_key_required: bool) -> None:
             app.openapi_schema = extend(generate(), api_key_required=api_key_required)
         return app.openapi_schema
 
+    # FastAPI's documented way to extend the document is to replace this method.
     app.openapi = openapi  # type: ignore[method-assign]
