@@ -25,7 +25,7 @@ logger = logging.getLogger("todo_api")
 EMBEDDED_DATABASE = "todo"
 # No `Server: uvicorn` banner, and no uvicorn access log: it would write each request's full
 # path and query string. The app logs one line per request itself, without them
-# (RequestLogMiddleware).
+# (ResponseEnvelopeMiddleware).
 _SERVER_OPTIONS: dict[str, Any] = {"server_header": False, "access_log": False}
 
 

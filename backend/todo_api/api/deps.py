@@ -1,21 +1,24 @@
-"""Dependencies shared by the routes, each named once as an `Annotated` type."""
+"""What the routes take from a request besides its body: the database, and the path
+parameters, each path parameter named once as an `Annotated` type."""
 
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Path, Request
 
 from todo_api.db.database import Database
 from todo_api.models import USER_ID_MAX_LENGTH, USER_ID_PATTERN
 
 
-async def _database(request: Request) -> Database:
-    """The app's database. It lends a connection per statement, so routes never hold one."""
-    database: Database = request.app.state.database
-    return database
+def database(request: Request) -> Database:
+    """The app's database. It lends a connection per statement, so routes never hold one.
 
+    A plain function the routes call, not a `Depends`: FastAPI resolves every dependency
+    with a pass of its own over the request's path, query, header and cookie parameters,
+    about 20 µs a request for a value that is the same for all of them (decision 0009)."""
+    app_database: Database = request.app.state.database
+    return app_database
 
-DatabaseDep = Annotated[Database, Depends(_database)]
 
 UserId = Annotated[
     str,

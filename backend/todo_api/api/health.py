@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from todo_api.api.deps import DatabaseDep
+from todo_api.api.deps import database
 from todo_api.errors import ErrorBody
 from todo_api.services.health import check_ready
 
@@ -28,7 +28,7 @@ async def live() -> HealthStatus:
     summary="Readiness",
     responses={503: {"model": ErrorBody, "description": "Database down or not migrated."}},
 )
-async def ready(request: Request, database: DatabaseDep) -> HealthStatus:
+async def ready(request: Request) -> HealthStatus:
     """200 when the database answers and its schema is at the current migration."""
-    await check_ready(database, request.app.state.head_revision)
+    await check_ready(database(request), request.app.state.head_revision)
     return HealthStatus(status="ready")

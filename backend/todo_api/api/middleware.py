@@ -1,15 +1,22 @@
-"""Pure ASGI middleware for cross-cutting HTTP rules (cheaper than BaseHTTPMiddleware)."""
+"""The HTTP rules that hold for every request, as two pure ASGI layers.
+
+`ResponseEnvelopeMiddleware` (outermost) gives every response its request id and security
+headers and logs it; `RequestScreenMiddleware` (innermost) turns away requests no route
+should see before any of their body is read. Each rule is a function of its own; they
+share two layers because every ASGI layer, and every `send` wrapper, costs each request a
+few microseconds whether it acts or not (specs/decisions/0009-performance.md)."""
 
 import logging
+import os
 import re
 import time
-import uuid
 from email.message import Message as MimeMessage
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.api.headers import SECURITY_HEADERS
@@ -23,8 +30,56 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
-class RequestIdMiddleware:
-    """Gives every response an `X-Request-ID`: the caller's when sane, else a new one."""
+def request_id_for(scope: Scope) -> str:
+    """The caller's `X-Request-ID` when it is short and plain, so it is safe in logs and
+    headers; otherwise a new random one (32 hex digits)."""
+    incoming = Headers(scope=scope).get(REQUEST_ID_HEADER)
+    if incoming and _SANE_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return os.urandom(16).hex()
+
+
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode("latin-1")
+_SECURITY_HEADERS = [
+    (name.lower().encode("latin-1"), value.encode("latin-1"))
+    for name, value in SECURITY_HEADERS.items()
+]
+
+
+def _enveloped_headers(
+    headers: list[tuple[bytes, bytes]], request_id: str
+) -> list[tuple[bytes, bytes]]:
+    """A response's headers plus the security headers it does not set itself (the docs
+    pages set a CSP of their own), and the request id in place of any it set."""
+    kept = [item for item in headers if item[0].lower() != _REQUEST_ID_NAME]
+    present = {name.lower() for name, _ in kept}
+    kept.extend(item for item in _SECURITY_HEADERS if item[0] not in present)
+    kept.append((_REQUEST_ID_NAME, request_id.encode("latin-1")))
+    return kept
+
+
+_LOGGED_METHOD = re.compile(r"[A-Z]{1,16}")
+UNMATCHED_ROUTE = "-"
+
+
+def route_template(scope: Scope) -> str:
+    """The path pattern of the route that answered (`/api/v1/users/{user_id}/todos`), never
+    the path itself, which holds user ids; `-` when no route matched."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
+
+
+class ResponseEnvelopeMiddleware:
+    """What every response carries, whoever answered it (a route, an error handler, CORS,
+    the screen below): an `X-Request-ID`, the caller's when sane or a new one; the headers
+    of `SECURITY_HEADERS` it does not set itself; and, with the `todo_api.requests` logger
+    at INFO, one log line in logfmt:
+
+        method=GET route=/api/v1/users/{user_id}/todos status=200 duration_ms=1.9 request_id=...
+
+    Only these five fields: never the path's values, the query string, headers (so no
+    credentials) or bodies. An exception that escapes the app is logged as status 500."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,18 +88,35 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER)
-        request_id = (
-            incoming if incoming and _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        )
+        request_id = request_id_for(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        status = HTTPStatus.INTERNAL_SERVER_ERROR.value
 
-        async def send_with_request_id(message: Message) -> None:
+        async def send_enveloped(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                status = message["status"]
+                message["headers"] = _enveloped_headers(
+                    list(message.get("headers", ())), request_id
+                )
             await send(message)
 
-        await self.app(scope, receive, send_with_request_id)
+        if not request_logger.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send_enveloped)
+            return
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_enveloped)
+        finally:
+            method = scope["method"] if _LOGGED_METHOD.fullmatch(scope["method"]) else "OTHER"
+            request_logger.info(
+                "method=%s route=%s status=%d duration_ms=%.1f request_id=%s",
+                method,
+                route_template(scope),
+                status,
+                (time.perf_counter() - started) * 1000,
+                request_id,
+            )
 
 
 def _is_json(content_type: str) -> bool:
@@ -60,41 +132,58 @@ def _has_body(headers: Headers) -> bool:
     return "transfer-encoding" in headers or headers.get("content-length", "0") not in ("", "0")
 
 
-class JsonBodyMiddleware:
-    """Answers 415 to a POST, PUT or PATCH whose body is not declared as JSON, before the
-    body is read. FastAPI alone would try to validate the raw bytes and answer 422."""
+def has_dot_segment(scope: Scope) -> bool:
+    """A `.` or `..` segment in the path as sent, percent-encoded or not.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _METHODS_WITH_BODY:
-            headers = Headers(scope=scope)
-            if _has_body(headers) and not _is_json(headers.get("content-type", "")):
-                await unsupported_media_type()(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    A browser or curl removes dot segments before sending, so only a client that means to
+    confuse sends them: `/users/alice/../bob/todos` names bob's todos to anything that
+    normalises the path (a proxy, a log reader) and alice's to one that does not. No
+    resource of this API has such a path, so none is guessed."""
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    if b"." not in raw_path and b"%" not in raw_path:
+        return False
+    return any(unquote_to_bytes(segment) in (b".", b"..") for segment in raw_path.split(b"/"))
 
 
-class BodySizeLimitMiddleware:
-    """Caps request bodies at `max_body_size` bytes without ever holding more in memory.
+class RequestScreenMiddleware:
+    """Turns away, before routing and before reading any of the body:
 
-    A declared Content-Length over the limit is answered at once, before any of the body is
-    read. A body without a declared length (chunked) is counted as it streams, and the read
-    that crosses the limit fails with a 413 that the app's error handlers render. (FastAPI's
-    own `max_body_size` answers a declared length in plain text, outside our error format.)"""
+    - a path with a `.` or `..` segment: 404, as for any path no route serves;
+    - a declared Content-Length over `max_body_size`: 413;
+    - a POST, PUT or PATCH whose body is not declared as JSON: 415 (FastAPI alone would try
+      to validate the raw bytes and answer 422).
+
+    A body without a declared length (chunked) is counted as it streams, and the read that
+    crosses the limit fails with a 413 that the app's error handlers render, so no more
+    than `max_body_size` bytes are ever held. (FastAPI's own `max_body_size` answers a
+    declared length in plain text, outside the error format.)"""
 
     def __init__(self, app: ASGIApp, max_body_size: int) -> None:
         self.app = app
         self.max_body_size = max_body_size
 
+    def _rejection(self, scope: Scope) -> Response | None:
+        if has_dot_segment(scope):
+            return ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Resource not found.")
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_size:
+            return payload_too_large()
+        if (
+            scope["method"] in _METHODS_WITH_BODY
+            and _has_body(headers)
+            and not _is_json(headers.get("content-type", ""))
+        ):
+            return unsupported_media_type()
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_size:
-            await payload_too_large()(scope, receive, send)
+        rejection = self._rejection(scope)
+        if rejection is not None:
+            await rejection(scope, receive, send)
             return
         received = 0
 
@@ -108,109 +197,3 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, receive_within_limit, send)
-
-
-_SECURITY_HEADERS = [
-    (name.lower().encode("latin-1"), value.encode("latin-1"))
-    for name, value in SECURITY_HEADERS.items()
-]
-
-
-class SecurityHeadersMiddleware:
-    """Adds `X-Content-Type-Options`, `Content-Security-Policy` and `Referrer-Policy` to every
-    response that does not set them itself (the docs pages set a CSP of their own)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(item for item in _SECURITY_HEADERS if item[0] not in present)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-def _has_dot_segment(scope: Scope) -> bool:
-    """A `.` or `..` segment in the path as sent, percent-encoded or not."""
-    raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
-    if b"." not in raw_path and b"%" not in raw_path:
-        return False
-    return any(unquote_to_bytes(segment) in (b".", b"..") for segment in raw_path.split(b"/"))
-
-
-class DotSegmentMiddleware:
-    """Answers 404 to a path with a `.` or `..` segment instead of routing it.
-
-    A browser or curl removes dot segments before sending, so only a client that means to
-    confuse sends them: `/users/alice/../bob/todos` names bob's todos to anything that
-    normalises the path (a proxy, a log reader) and alice's to one that does not. No
-    resource of this API has such a path, so none is guessed."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _has_dot_segment(scope):
-            response = ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Resource not found.")
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-_LOGGED_METHOD = re.compile(r"[A-Z]{1,16}")
-UNMATCHED_ROUTE = "-"
-
-
-def route_template(scope: Scope) -> str:
-    """The path pattern of the route that answered (`/api/v1/users/{user_id}/todos`), never
-    the path itself, which holds user ids; `-` when no route matched."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
-
-
-class RequestLogMiddleware:
-    """One log line per request on the `todo_api.requests` logger, in logfmt:
-
-        method=GET route=/api/v1/users/{user_id}/todos status=200 duration_ms=1.9 request_id=...
-
-    Only these five fields: never the path's values, the query string, headers (so no
-    credentials) or bodies. An exception that escapes the app is logged as status 500."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not request_logger.isEnabledFor(logging.INFO):
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = HTTPStatus.INTERNAL_SERVER_ERROR.value
-
-        async def send_and_note_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note_status)
-        finally:
-            method = scope["method"] if _LOGGED_METHOD.fullmatch(scope["method"]) else "OTHER"
-            request_logger.info(
-                "method=%s route=%s status=%d duration_ms=%.1f request_id=%s",
-                method,
-                route_template(scope),
-                status,
-                (time.perf_counter() - started) * 1000,
-                scope.get("state", {}).get("request_id", "-"),
-            )

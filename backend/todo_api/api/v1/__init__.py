@@ -1,7 +1,7 @@
 """Version 1 of the public API, mounted under `/api/v1`.
 
-Each module's router carries its full `/api/v1/...` prefix and is included straight into
-the app (see `todo_api.main`): nested routers cost matching time on every request."""
+Each module's router carries its full `/api/v1/...` prefix, and its routes join the app's
+own (see `todo_api.main`): nested routers cost matching time on every request."""
 
 from todo_api.api.v1 import todos
 

@@ -4,9 +4,9 @@ the response. Rules live in `todo_api.services.todos`."""
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
-from todo_api.api.deps import DatabaseDep, TodoId, UserId
+from todo_api.api.deps import TodoId, UserId, database
 from todo_api.api.json import JSONResponse, page_response, todo_response
 from todo_api.api.routing import OrjsonRoute
 from todo_api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES
@@ -22,9 +22,8 @@ from todo_api.services import todos as service
 from todo_api.services.cursor import CURSOR_MAX_LENGTH, SortOrder
 from todo_api.services.todos import TodoRecord
 
-# The full prefix here, and the router included straight into the app: each level of
-# router nesting costs route matching time on every request. The route class is set here
-# because include_router keeps the class routes were made with.
+# The full prefix here, and the routes added straight to the app's (see todo_api.main):
+# each level of router nesting costs route matching time on every request.
 router = APIRouter(prefix="/api/v1/users/{user_id}/todos", tags=["todos"], route_class=OrjsonRoute)
 
 PAGE_SIZE_DEFAULT = 100
@@ -44,9 +43,9 @@ def _todo_location(todo: TodoRecord) -> str:
     responses=BODY_ERROR_RESPONSES,
     summary="Create a todo",
 )
-async def create_todo(user_id: UserId, data: TodoCreate, database: DatabaseDep) -> JSONResponse:
+async def create_todo(request: Request, user_id: UserId, data: TodoCreate) -> JSONResponse:
     """Creates a todo for `user_id`; the `Location` header is its URL."""
-    todo = await service.create_todo(database, user_id, data)
+    todo = await service.create_todo(database(request), user_id, data)
     return todo_response(
         todo, status_code=status.HTTP_201_CREATED, headers={"Location": _todo_location(todo)}
     )
@@ -54,8 +53,8 @@ async def create_todo(user_id: UserId, data: TodoCreate, database: DatabaseDep) 
 
 @router.get("", response_model=TodoPage, responses=ERROR_RESPONSES, summary="List todos")
 async def list_todos(
+    request: Request,
     user_id: UserId,
-    database: DatabaseDep,
     limit: Annotated[
         int, Query(ge=1, le=PAGE_SIZE_MAX, description="Items per page.")
     ] = PAGE_SIZE_DEFAULT,
@@ -82,7 +81,13 @@ async def list_todos(
 ) -> JSONResponse:
     """Lists `user_id`'s todos a page at a time; `count` is the total matching the filters."""
     page = await service.list_todos(
-        database, user_id, limit=limit, cursor=cursor, is_completed=is_completed, q=q, order=order
+        database(request),
+        user_id,
+        limit=limit,
+        cursor=cursor,
+        is_completed=is_completed,
+        q=q,
+        order=order,
     )
     return page_response(page)
 
@@ -90,9 +95,9 @@ async def list_todos(
 @router.get(
     "/{todo_id}", response_model=TodoPublic, responses=ERROR_RESPONSES, summary="Get a todo"
 )
-async def get_todo(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> JSONResponse:
+async def get_todo(request: Request, user_id: UserId, todo_id: TodoId) -> JSONResponse:
     """One todo of `user_id`'s."""
-    return todo_response(await service.get_todo(database, user_id, todo_id))
+    return todo_response(await service.get_todo(database(request), user_id, todo_id))
 
 
 @router.put(
@@ -102,10 +107,10 @@ async def get_todo(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> J
     summary="Replace a todo",
 )
 async def replace_todo(
-    user_id: UserId, todo_id: TodoId, data: TodoReplace, database: DatabaseDep
+    request: Request, user_id: UserId, todo_id: TodoId, data: TodoReplace
 ) -> JSONResponse:
     """Sets every field: `title`, `description` (null allowed) and `is_completed`."""
-    return todo_response(await service.replace_todo(database, user_id, todo_id, data))
+    return todo_response(await service.replace_todo(database(request), user_id, todo_id, data))
 
 
 @router.patch(
@@ -115,10 +120,10 @@ async def replace_todo(
     summary="Update some fields",
 )
 async def patch_todo(
-    user_id: UserId, todo_id: TodoId, changes: TodoPatch, database: DatabaseDep
+    request: Request, user_id: UserId, todo_id: TodoId, changes: TodoPatch
 ) -> JSONResponse:
     """Changes only the fields sent; `description: null` clears the description."""
-    return todo_response(await service.patch_todo(database, user_id, todo_id, changes))
+    return todo_response(await service.patch_todo(database(request), user_id, todo_id, changes))
 
 
 @router.patch(
@@ -127,9 +132,9 @@ async def patch_todo(
     responses=ERROR_RESPONSES,
     summary="Toggle completion",
 )
-async def toggle_completed(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> JSONResponse:
+async def toggle_completed(request: Request, user_id: UserId, todo_id: TodoId) -> JSONResponse:
     """Flips `is_completed`: open becomes completed and completed becomes open."""
-    return todo_response(await service.toggle_completed(database, user_id, todo_id))
+    return todo_response(await service.toggle_completed(database(request), user_id, todo_id))
 
 
 @router.delete(
@@ -138,6 +143,6 @@ async def toggle_completed(user_id: UserId, todo_id: TodoId, database: DatabaseD
     responses=ERROR_RESPONSES,
     summary="Delete a todo",
 )
-async def delete_todo(user_id: UserId, todo_id: TodoId, database: DatabaseDep) -> None:
+async def delete_todo(request: Request, user_id: UserId, todo_id: TodoId) -> None:
     """Deletes the todo for good."""
-    await service.delete_todo(database, user_id, todo_id)
+    await service.delete_todo(database(request), user_id, todo_id)
