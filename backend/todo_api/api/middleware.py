@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterable
 from email.message import Message as MimeMessage
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
@@ -48,7 +49,7 @@ _SECURITY_HEADERS = [
 
 
 def _enveloped_headers(
-    headers: list[tuple[bytes, bytes]], request_id: str
+    headers: Iterable[tuple[bytes, bytes]], request_id: str
 ) -> list[tuple[bytes, bytes]]:
     """A response's headers plus the security headers it does not set itself (the docs
     pages set a CSP of their own), and the request id in place of any it set."""
@@ -97,9 +98,7 @@ class ResponseEnvelopeMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = _enveloped_headers(
-                    list(message.get("headers", ())), request_id
-                )
+                message["headers"] = _enveloped_headers(message.get("headers", ()), request_id)
             await send(message)
 
         if not request_logger.isEnabledFor(logging.INFO):

@@ -109,8 +109,8 @@ class Database:
     Borrowers take turns first come, first served. asyncpg's pool alone lets a newcomer
     take a connection that was just handed back while an earlier waiter is still being
     woken (MagicStack/asyncpg#1247), so under load some requests lose that race again and
-    again: at 64 clients on a pool of 10 the slowest 1% waited five times as long as the
-    median. A FIFO semaphore as wide as the pool goes in front of it, so a borrower that
+    again: at 64 clients on a pool of 10 the slowest 1% waited four to five times as long
+    as the median. A FIFO semaphore as wide as the pool goes in front of it, so a borrower that
     passes it always finds a connection, and waiting is in arrival order."""
 
     def __init__(
@@ -123,8 +123,8 @@ class Database:
         max_idle_seconds: float = 300.0,
     ) -> None:
         self._acquire_timeout = acquire_timeout
-        # Fair since Python 3.11.1: a released slot goes to the longest waiter, and
-        # newcomers queue behind waiters instead of taking it.
+        # FIFO in every Python this project supports (python/cpython#93222, in 3.11.0): a
+        # released slot goes to the longest waiter, and newcomers queue behind waiters.
         self._turns = asyncio.Semaphore(max_size)
         self._observers: list[QueryObserver] = []
         self._pool: asyncpg.Pool[Record] = asyncpg.create_pool(
