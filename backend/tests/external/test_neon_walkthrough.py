@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import URL
 
-from tests.api_process import ApiProcess, command_env
 from tests.conftest import DatabaseFactory
 from tests.external.conftest import Services, require_services
+from tests.processes import ApiProcess, command_env
 
 require_services()
 

@@ -20,11 +20,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api_process import ApiProcess, command_env, todo_api
 from tests.conftest import DatabaseFactory, make_settings
 from tests.external.conftest import Services, require_services
 from tests.helpers import todo_url, todos_url
 from tests.load import Load, take_away_under
+from tests.processes import ApiProcess, command_env, todo_api
 from todo_api.db.database import APPLICATION_NAME, Database, Query, pool_options
 from todo_api.db.migrate import head_revision
 from todo_api.db.url import parse_database_url

@@ -15,9 +15,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.api_process import ApiProcess, command_env, todo_api
 from tests.conftest import DatabaseFactory, make_settings, url_string
 from tests.local_postgres import quiet_port
+from tests.processes import ApiProcess, command_env, todo_api
 from todo_api import cli
 from todo_api.db.migrate import head_revision
 from todo_api.settings import Settings

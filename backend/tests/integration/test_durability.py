@@ -23,9 +23,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api_process import ApiProcess, command_env
 from tests.conftest import make_settings, url_string
 from tests.helpers import assert_error, create_todo, todo_url, todos_url
+from tests.processes import ApiProcess, command_env
 from todo_api.db.database import APPLICATION_NAME
 from todo_api.db.url import parse_database_url
 from todo_api.main import create_app

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.api_process import ApiProcess, command_env
 from tests.conftest import make_settings, url_string
 from tests.helpers import assert_error, todo_url, todos_url
 from tests.load import Load, take_away_under
 from tests.local_postgres import LocalPostgres
+from tests.processes import ApiProcess, command_env
 from todo_api.db.migrate import upgrade_to_head
 from todo_api.main import create_app
 

@@ -12,10 +12,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.api_process import todo_api
 from tests.conftest import DatabaseFactory, url_string
 from tests.helpers import todo_url, todos_url
-from tests.processes import command_env, todo_api_server
+from tests.processes import command_env, todo_api, todo_api_server
 from todo_api.db.migrate import head_revision
 
 
