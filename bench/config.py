@@ -1,7 +1,11 @@
 """Every knob of the bench, read once from the environment.
 
 Durations are whole seconds because wrk's `-d` takes no fractions. Quick mode exists so a
-change to the harness can be tried end to end in about two minutes instead of ten.
+change to the harness can be tried end to end in about two minutes instead of twelve.
+
+A full run measures everything three times and reports medians: on a shared machine one
+run of the same code can differ enough from the next to flip a target's verdict. Quick
+mode measures once, because it checks the harness, not the API.
 """
 
 import os
@@ -52,6 +56,7 @@ class Config:
     connections: int
     few_connections: int
     threads: int
+    repeats: int
     reference_pool: int
     database_url: str | None
     out_dir: Path
@@ -66,15 +71,11 @@ class Config:
             connections=_int("BENCH_CONNECTIONS", 64),
             few_connections=_int("BENCH_FEW_CONNECTIONS", 4),
             threads=_int("BENCH_THREADS", 2),
+            repeats=_int("BENCH_REPEATS", 1 if quick else 3),
             reference_pool=_int("BENCH_REFERENCE_POOL", 10),
             database_url=os.environ.get("BENCH_DATABASE_URL") or None,
             out_dir=BENCH_DIR / "out",
         )
-
-    @property
-    def run_seconds(self) -> int:
-        """Wall time of one measurement, warm-up included."""
-        return self.warmup + self.duration
 
     def path(self, *parts: str) -> Path:
         """A file under the output directory, its folder created."""

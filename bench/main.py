@@ -20,7 +20,14 @@ from bench.machine import describe
 from bench.pages import PagingFailed
 from bench.report import NOISY, render
 from bench.results import Results
-from bench.scenarios import run_count, single_worker, small_pool, two_workers
+from bench.scenarios import (
+    MEASUREMENTS,
+    run_count,
+    single_worker,
+    small_pool,
+    two_workers,
+    wrk_seconds,
+)
 from bench.seed import seed, server_version
 from bench.servers import ServerFailed, migrate
 from bench.wrk import WrkFailed, WrkMissing, wrk_path
@@ -84,9 +91,10 @@ def main() -> None:
         wrk_path()
     except (ConfigError, WrkMissing) as error:
         sys.exit(str(error))
-    estimate = run_count() * config.run_seconds / 60
+    estimate = wrk_seconds(config) / 60
     log(
-        f"{run_count()} runs of {config.warmup} s warm-up + {config.duration} s; "
+        f"{run_count(config)} runs of {config.duration} s ({MEASUREMENTS} measurements x "
+        f"{config.repeats}), each measurement warmed up once for {config.warmup} s; "
         f"about {estimate:.0f} min plus set-up"
     )
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

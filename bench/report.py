@@ -1,11 +1,16 @@
 """bench/RESULTS.md: the numbers as Markdown tables, and the issue's targets checked
-against them. Every verdict is computed here from the measurements, never typed in."""
+against them. Every verdict is computed here from the measurements, never typed in.
 
-from collections.abc import Iterable
+Each number is a `Summary` of the repeats (medians, errors summed, CPU elsewhere at its
+worst); where one run's number could flip a verdict, its range over the runs is shown
+next to it, so a reader sees how far the median is from the noise.
+"""
+
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bench.config import BIG_USER_TODOS, DEEP_PAGE, ID_SAMPLE, TODOS_PER_USER, USERS, Config
-from bench.results import API_ONLY, SHARED, Results
+from bench.results import API_ONLY, SHARED, Results, Summary
 from bench.rss import RssPeak
 from bench.wrk import WrkResult
 
@@ -18,6 +23,8 @@ RSS_LIMIT_MB = 150.0
 # Share of CPU time used by other processes above which a run is flagged as disturbed.
 NOISY = 0.05
 _CELLS = ("req/s", "p50 ms", "p99 ms", "errors", "CPU elsewhere")
+# The dash of a range over the runs ("0.62 to 0.74"), by name: ruff flags the character.
+_EN_DASH = "\N{EN DASH}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +35,7 @@ class Target:
     disturbed: bool = False  # a run behind it had other processes taking CPU
 
 
-def _disturbed(*runs: WrkResult | None) -> bool:
+def _disturbed(*runs: Summary | None) -> bool:
     return any(run is not None and run.others_cpu > NOISY for run in runs)
 
 
@@ -40,7 +47,7 @@ def _mb(peak: RssPeak) -> float:
     return peak.hwm_kb * 1024 / 1e6
 
 
-def _errors(run: WrkResult) -> str:
+def _errors(run: Summary) -> str:
     if not run.errors:
         return "0"
     parts = [f"{code}: {n}" for code, n in run.statuses.items() if not code.startswith("2")]
@@ -56,17 +63,50 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def _cells(run: WrkResult | None) -> list[str]:
+def _cells(run: Summary | None) -> list[str]:
     if run is None:
         return ["not run"] * 5
     others = f"**{run.others_cpu:.0%}**" if run.others_cpu > NOISY else f"{run.others_cpu:.0%}"
     return [f"{run.rps:,.0f}", _ms(run.p50_ms), _ms(run.p99_ms), _errors(run), others]
 
 
-def _ratio(api: WrkResult | None, ref: WrkResult | None) -> float | None:
+def _ratio(api: Summary | None, ref: Summary | None) -> float | None:
+    """The median req/s over the median req/s, so it can be checked against the table."""
     if api is None or ref is None or not ref.rps:
         return None
     return api.rps / ref.rps
+
+
+def _spread(values: Iterable[float], show: Callable[[float], str]) -> str:
+    """The lowest and highest over the runs in brackets, or nothing when there was only
+    one: how far one run could have moved the number, so how near a verdict is to noise."""
+    values = list(values)
+    if len(values) < 2:
+        return ""
+    return f" ({show(min(values))}{_EN_DASH}{show(max(values))})"
+
+
+def _paired(a: Summary, b: Summary, value: Callable[[WrkResult, WrkResult], float]) -> list[float]:
+    """`value` of run i of `a` with run i of `b`: they ran one after the other, so each pair
+    saw about the same machine, which a ratio of two medians does not guarantee."""
+    return [value(x, y) for x, y in zip(a.repeats, b.repeats, strict=False)]
+
+
+def _ratio_text(api: Summary, ref: Summary, ratio: float, *, bold: bool) -> str:
+    pairs = _paired(api, ref, lambda x, y: x.rps / y.rps if y.rps else 0.0)
+    text = f"**{ratio:.2f}**" if bold else f"{ratio:.2f}"
+    return text + _spread(pairs, lambda v: f"{v:.2f}")
+
+
+def _p99_text(run: Summary) -> str:
+    return f"p99 {_ms(run.p99_ms)} ms" + _spread((r.p99_ms for r in run.repeats), _ms)
+
+
+def _page_factor(first: Summary, deep: Summary, *, bold: bool) -> str:
+    """Page 1,000's median p50 over page 1's, with the range over paired runs."""
+    pairs = _paired(deep, first, lambda x, y: x.p50_ms / y.p50_ms if y.p50_ms else 0.0)
+    factor = f"{deep.p50_ms / first.p50_ms:.2f}x"
+    return (f"**{factor}**" if bold else factor) + _spread(pairs, lambda v: f"{v:.2f}x")
 
 
 def _comparison(
@@ -76,7 +116,11 @@ def _comparison(
     for key, label in SHARED:
         api_run, ref_run = results.run(f"{api}.{key}"), results.run(f"{ref}.{key}")
         ratio = _ratio(api_run, ref_run)
-        rows.append([label, "API", *_cells(api_run), "—" if ratio is None else f"**{ratio:.2f}**"])
+        if ratio is None or api_run is None or ref_run is None:
+            cell = "—"
+        else:
+            cell = _ratio_text(api_run, ref_run, ratio, bold=True)
+        rows.append([label, "API", *_cells(api_run), cell])
         rows.append([label, "reference", *_cells(ref_run), ""])
     rows += [[label, "API", *_cells(results.run(f"{api}.{key}")), "—"] for key, label in extra]
     header = ("Endpoint", "Server", *_CELLS, "API / reference req/s")
@@ -96,7 +140,7 @@ def _long_list(results: Results, config: Config) -> list[str]:
     first, last = results.run("big.page1"), results.run(deep)
     if first and last:
         lines += [
-            f"Page {DEEP_PAGE:,} / page 1: **{last.p50_ms / first.p50_ms:.2f}x** at p50, "
+            f"Page {DEEP_PAGE:,} / page 1: {_page_factor(first, last, bold=True)} at p50, "
             f"{last.p99_ms / first.p99_ms:.2f}x at p99. Walking `next_cursor` from page 1 to "
             f"page {DEEP_PAGE:,} on one connection took {results.walk_seconds:.1f} s "
             f"({results.walk_seconds / DEEP_PAGE * 1000:.1f} ms a page).",
@@ -114,7 +158,9 @@ def _ratio_targets(results: Results) -> list[Target]:
         if ratio is None or api is None or ref is None:
             targets.append(Target(f"{label}: API >= {goal} x reference req/s", "not run", None))
             continue
-        measured = f"{ratio:.2f} ({api.rps:,.0f} / {ref.rps:,.0f} req/s)"
+        measured = (
+            f"{_ratio_text(api, ref, ratio, bold=False)}: {api.rps:,.0f} / {ref.rps:,.0f} req/s"
+        )
         disturbed = _disturbed(api, ref)
         targets.append(
             Target(f"{label}: API >= {goal} x reference req/s", measured, ratio >= goal, disturbed)
@@ -139,10 +185,10 @@ def _latency_targets(results: Results) -> list[Target]:
         if run is None:
             targets.append(Target(goal, "not run", None))
             continue
-        measured = f"p99 {_ms(run.p99_ms)} ms, {run.errors} errors"
+        measured = f"{_p99_text(run)}, {run.errors} errors"
         reference = results.run(key.replace("api.", "ref.", 1))
         if key.startswith("api.") and reference is not None:
-            measured += f" (reference: p99 {_ms(reference.p99_ms)} ms)"
+            measured += f"; reference: {_p99_text(reference)}"
         met = run.p99_ms <= limit and run.errors == 0
         targets.append(Target(goal, measured, met, _disturbed(run)))
     return targets
@@ -154,7 +200,9 @@ def _other_targets(results: Results) -> list[Target]:
     goal = f"page {DEEP_PAGE:,} within {DEEP_PAGE_FACTOR}x page 1 (p50)"
     if first and deep:
         factor = deep.p50_ms / first.p50_ms
-        measured = f"{factor:.2f}x ({_ms(deep.p50_ms)} vs {_ms(first.p50_ms)} ms)"
+        measured = (
+            f"{_page_factor(first, deep, bold=False)}: {_ms(deep.p50_ms)} vs {_ms(first.p50_ms)} ms"
+        )
         targets.append(Target(goal, measured, factor <= DEEP_PAGE_FACTOR, _disturbed(first, deep)))
     else:
         targets.append(Target(goal, "not run", None))
@@ -190,20 +238,46 @@ def _targets(results: Results) -> list[str]:
     return [*lines, ""]
 
 
+def _numbers(numbers: list[int]) -> str:
+    """Which runs: [2] -> "run 2", [1, 3] -> "runs 1 and 3", [1, 2, 3] -> "runs 1, 2 and 3"."""
+    words = [str(n) for n in numbers]
+    if len(words) == 1:
+        return f"run {words[0]}"
+    return f"runs {', '.join(words[:-1])} and {words[-1]}"
+
+
 def _notes(results: Results) -> list[str]:
     lines = []
-    disturbed = [key for key, run in results.runs.items() if run.others_cpu > NOISY]
+    total = sum(len(runs) for runs in results.runs.values())
+    # Per measurement, the numbers of its disturbed runs: one name each keeps it readable
+    # when a busy machine disturbs most of them.
+    disturbed = {
+        key: [n for n, run in enumerate(runs, 1) if run.others_cpu > NOISY]
+        for key, runs in results.runs.items()
+    }
+    disturbed = {key: numbers for key, numbers in disturbed.items() if numbers}
     if disturbed:
-        worst = max(run.others_cpu for run in results.runs.values())
+        count = sum(len(numbers) for numbers in disturbed.values())
+        worst = max(run.others_cpu for runs in results.runs.values() for run in runs)
+        names = ", ".join(
+            f"`{key}`" if len(results.repeats(key)) == 1 else f"`{key}` ({_numbers(ns)})"
+            for key, ns in disturbed.items()
+        )
         lines.append(
             f"- Other processes on the machine used more than {NOISY:.0%} of its CPU time "
-            f"during {len(disturbed)} of {len(results.runs)} runs (up to {worst:.0%}): "
-            f"{', '.join(f'`{key}`' for key in disturbed)}. Their numbers are lower and "
-            "noisier than on a quiet machine; rerun when it is idle before comparing."
+            f"during {count} of {total} runs (up to {worst:.0%}): {names}. Their numbers "
+            "are lower and noisier than on a quiet machine; rerun when it is idle before "
+            "comparing."
         )
-    for key, run in results.runs.items():
-        if run.errors:
-            lines.append(f"- `{key}`: {_errors(run)} of {run.requests:,} requests.")
+    for key in results.runs:
+        summary = results.run(key)
+        if summary is None or not summary.errors:
+            continue
+        line = f"- `{key}`: {_errors(summary)} of {summary.requests:,} requests"
+        if len(summary.repeats) > 1:
+            per_run = ", ".join(str(run.errors) for run in summary.repeats)
+            line += f" over {len(summary.repeats)} runs ({per_run})"
+        lines.append(line + ".")
     lines += [f"- {note}" for note in results.notes]
     for name, count in results.log_lines.items():
         if count:
@@ -212,6 +286,20 @@ def _notes(results: Results) -> list[str]:
                 "(LOG_LEVEL=warning, so each is a warning or an error)."
             )
     return ["## Errors and warnings", "", *(lines or ["None."]), ""]
+
+
+def _repeats_line(config: Config) -> str:
+    if config.repeats == 1:
+        return (
+            "- Each number is from a single run (BENCH_REPEATS=1): the next run may differ "
+            "by more than a target's margin."
+        )
+    return (
+        f"- Each req/s, p50 and p99 is the median of {config.repeats} runs, API and reference "
+        "taking turns (req/s: the run with the median req/s; p50 and p99: each the median "
+        "of the runs' own). In brackets, the lowest and highest over the runs; for a ratio, "
+        "of API run i over reference run i."
+    )
 
 
 def render(results: Results, config: Config, command: str, date: str, elapsed: float) -> str:
@@ -233,13 +321,15 @@ def render(results: Results, config: Config, command: str, date: str, elapsed: f
         "",
         f"- Dataset: {USERS:,} users with {TODOS_PER_USER} todos each, plus one user with "
         f"{BIG_USER_TODOS:,}; wrk picks targets from {ID_SAMPLE:,} sampled ids.",
-        f"- Each run: {config.warmup} s warm-up (discarded), then {config.duration} s measured; "
-        f"{config.connections} connections over {config.threads} wrk threads unless stated.",
+        f"- Each run: {config.duration} s measured, the first run of each measurement after "
+        f"{config.warmup} s of warm-up (discarded); {config.connections} connections over "
+        f"{config.threads} wrk threads unless stated.",
+        _repeats_line(config),
         "- Errors: answers with status >= 400 plus socket errors (connect, read, write, "
-        "timeout at 10 s).",
+        "timeout at 10 s), summed over the runs.",
         "- CPU elsewhere: the share of the machine's CPU time that processes other than the "
-        "bench, wrk, the servers and the embedded PostgreSQL used during the run; in bold "
-        f"above {NOISY:.0%}, where the run was disturbed.",
+        "bench, wrk, the servers and the embedded PostgreSQL used during a run, the largest "
+        f"over the runs; in bold above {NOISY:.0%}, where a run was disturbed.",
         "- API: `todo-api serve`, default settings, LOG_LEVEL=warning. Reference: "
         f"bench/reference (Starlette, asyncpg pool of {config.reference_pool}, orjson).",
         "",

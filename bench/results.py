@@ -1,5 +1,13 @@
-"""Everything one run measured, collected by `bench.scenarios` and rendered by `bench.report`."""
+"""Everything one run measured, collected by `bench.scenarios` and rendered by `bench.report`.
 
+Each measurement is repeated BENCH_REPEATS times and every repeat is kept (and saved), so
+a surprising median can be traced to the runs behind it. The report reads each
+measurement through a `Summary`, never through one repeat.
+"""
+
+import statistics
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,25 +21,101 @@ SHARED = (("get_one", "GET one"), ("list50", "list 50"), ("create", "create"))
 API_ONLY = (("patch", "PATCH"), ("delete", "DELETE"), ("mix", "mix 80% read / 20% write"))
 
 
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One measurement over its repeats, as the report shows it.
+
+    req/s is that of the repeat with the median req/s, and p50 and p99 are each the median
+    of the repeats' own, so one disturbed repeat does not move them. Errors are summed and
+    CPU elsewhere is the largest, so one disturbed repeat does not hide either. With an
+    even number of repeats the median is the less flattering of the middle two (lower
+    req/s, higher latency), so a verdict never rests on an average no run produced.
+    """
+
+    repeats: tuple[WrkResult, ...]
+    median: WrkResult  # the repeat with the median req/s
+    p50_ms: float
+    p99_ms: float
+    status_errors: int
+    socket_errors: int
+    others_cpu: float
+    statuses: dict[str, int]
+
+    @classmethod
+    def of(cls, repeats: Sequence[WrkResult]) -> "Summary":
+        if not repeats:
+            raise ValueError("a summary needs at least one repeat")
+        median_rps = statistics.median_low(run.rps for run in repeats)
+        statuses: Counter[str] = Counter()
+        for run in repeats:
+            statuses.update(run.statuses)
+        return cls(
+            repeats=tuple(repeats),
+            median=next(run for run in repeats if run.rps == median_rps),
+            p50_ms=statistics.median_high(run.p50_ms for run in repeats),
+            p99_ms=statistics.median_high(run.p99_ms for run in repeats),
+            status_errors=sum(run.status_errors for run in repeats),
+            socket_errors=sum(run.socket_errors for run in repeats),
+            others_cpu=max(run.others_cpu for run in repeats),
+            statuses=dict(sorted(statuses.items())),
+        )
+
+    @property
+    def rps(self) -> float:
+        return self.median.rps
+
+    @property
+    def requests(self) -> int:
+        """Over all repeats, as the errors are."""
+        return sum(run.requests for run in self.repeats)
+
+    @property
+    def errors(self) -> int:
+        return self.status_errors + self.socket_errors
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "repeats": len(self.repeats),
+            "median_repeat": self.repeats.index(self.median) + 1,
+            "rps": self.rps,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "requests": self.requests,
+            "errors": self.errors,
+            "others_cpu": self.others_cpu,
+        }
+
+
 @dataclass(slots=True)
 class Results:
-    """Runs are keyed `<server>.<endpoint>`: server is api, ref, api_pool8, api2, ref2, big."""
+    """Runs are keyed `<server>.<endpoint>`: server is api, ref, api_pool8, api2, ref2, big.
+    Each key holds its repeats in the order they ran."""
 
-    runs: dict[str, WrkResult] = field(default_factory=dict)
+    runs: dict[str, list[WrkResult]] = field(default_factory=dict)
     rss: dict[str, RssPeak] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     walk_seconds: float = 0.0
     log_lines: dict[str, int] = field(default_factory=dict)
 
-    def run(self, key: str) -> WrkResult | None:
-        return self.runs.get(key)
+    def add(self, key: str, result: WrkResult) -> None:
+        self.runs.setdefault(key, []).append(result)
+
+    def run(self, key: str) -> Summary | None:
+        """The measurement over its repeats, or None if it was not run."""
+        repeats = self.runs.get(key)
+        return Summary.of(repeats) if repeats else None
+
+    def repeats(self, key: str) -> list[WrkResult]:
+        return self.runs.get(key, [])
 
     def save(self, path: Path) -> None:
-        """The raw numbers, for diffing two runs."""
+        """The raw numbers, every repeat and the medians, for diffing two runs."""
+        summaries = {key: Summary.of(repeats) for key, repeats in self.runs.items() if repeats}
         document = {
             "machine": self.machine,
-            "runs": {key: run.to_json() for key, run in self.runs.items()},
+            "runs": {key: [run.to_json() for run in repeats] for key, repeats in self.runs.items()},
+            "medians": {key: summary.to_json() for key, summary in summaries.items()},
             "rss_kb": {key: {"hwm": p.hwm_kb, "rss": p.rss_kb} for key, p in self.rss.items()},
             "walk_seconds": self.walk_seconds,
             "notes": self.notes,

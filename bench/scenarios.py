@@ -1,9 +1,10 @@
 """The order of the runs, and the servers each phase needs.
 
 API and reference run side by side and are measured alternately, endpoint by endpoint,
-so slow drift (a growing table, a busy neighbour, thermal throttling) hits both about
-equally. Each phase starts its servers fresh and stops them on the way out, errors and
-Ctrl-C included.
+and within an endpoint repeat by repeat (api, ref, api, ref, ...), so slow drift (a
+growing table, a busy neighbour, thermal throttling) hits both about equally. Each
+measurement is warmed up once, before its first repeat. Each phase starts its servers
+fresh and stops them on the way out, errors and Ctrl-C included.
 """
 
 import asyncio
@@ -11,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.config import BIG_USER, DEEP_PAGE, PAGE_SIZE, Config
@@ -29,6 +31,22 @@ _SCRIPTS = {"get_one": "get_one.lua", "list50": "list.lua", "create": "create.lu
 # DELETE's disposable todos: this many times the expected number of requests.
 _DELETE_HEADROOM = 2
 _POOL_SMALL = {"DB_POOL_SIZE": "8"}
+# Measurements (keys of Results.runs) in `make bench`, for the time estimate: 3 shared
+# endpoints x 2 servers; PATCH, DELETE and mix; 4 on the long list; 1 with the small pool;
+# 3 x 2 at two workers.
+MEASUREMENTS = 6 + 3 + 4 + 1 + 6
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One measurement: the key its repeats are kept under, and what wrk runs for it."""
+
+    key: str
+    server: Server
+    script: str
+    args: tuple[str | Path, ...] = ()
+    connections: int | None = None
+    path: str = ""
 
 
 def _args(files: SeedFiles, key: str) -> tuple[Path, ...]:
@@ -39,28 +57,37 @@ def _measure(
     config: Config,
     results: Results,
     log: Log,
-    key: str,
-    server: Server,
+    run: _Run,
+    repeat: int,
     *,
-    script: str,
-    args: tuple[str | Path, ...] = (),
     warmup_args: tuple[str | Path, ...] | None = None,
-    connections: int | None = None,
-    path: str = "",
 ) -> WrkResult:
-    log(f"{key} on {server.name}")
+    """Repeat `repeat` (from 0) of `run`. Only the first is warmed up: the later ones find
+    the server warm, and warming it again would only make the bench longer."""
+    of = f" ({repeat + 1}/{config.repeats})" if config.repeats > 1 else ""
+    log(f"{run.key} on {run.server.name}{of}")
     result = measure(
         config,
-        key,
-        script=script,
-        url=server.url + path,
-        args=args,
+        f"{run.key}.{repeat + 1}",
+        script=run.script,
+        url=run.server.url + run.path,
+        args=run.args,
         warmup_args=warmup_args,
-        connections=connections,
+        connections=run.connections,
+        warm_up=repeat == 0,
     )
-    results.runs[key] = result
+    results.add(run.key, result)
     log(f"  {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors")
     return result
+
+
+def _alternate(config: Config, results: Results, log: Log, *runs: _Run) -> None:
+    """Every repeat of `runs`, taking turns (a, b, a, b, ...), so that drift during the
+    repeats hits each of them alike and repeat i of one can be paired with repeat i of
+    the other."""
+    for repeat in range(config.repeats):
+        for run in runs:
+            _measure(config, results, log, run, repeat)
 
 
 def _shared(
@@ -71,16 +98,11 @@ def _shared(
     pair: tuple[tuple[str, Server], tuple[str, Server]],
 ) -> None:
     for endpoint, script in _SCRIPTS.items():
-        for prefix, server in pair:
-            _measure(
-                config,
-                results,
-                log,
-                f"{prefix}.{endpoint}",
-                server,
-                script=script,
-                args=_args(files, endpoint),
-            )
+        runs = (
+            _Run(f"{prefix}.{endpoint}", server, script, _args(files, endpoint))
+            for prefix, server in pair
+        )
+        _alternate(config, results, log, *runs)
 
 
 def _disposable(config: Config, dsn: str, rate: float, seconds: int, name: str) -> Path:
@@ -90,52 +112,45 @@ def _disposable(config: Config, dsn: str, rate: float, seconds: int, name: str) 
     return path
 
 
+def _delete(config: Config, results: Results, log: Log, db: BenchDatabase, api: Server) -> None:
+    """DELETE, each repeat on disposable todos of its own, inserted just before it: a todo
+    is deleted once, so a repeat reusing the previous one's would measure 404s."""
+    # A DELETE costs about what a GET or a PATCH does; the fastest of their repeats, with
+    # headroom, sizes the disposable todos so that wrk does not run out of ids.
+    measured_rps = [run.rps for key in ("api.patch", "api.get_one") for run in results.repeats(key)]
+    rate = max([*measured_rps, 500.0])
+    threads = str(min(config.threads, config.connections))
+    for repeat in range(config.repeats):
+        measured = _disposable(config, db.dsn, rate, config.duration, "delete.txt")
+        warmup_args = None
+        if repeat == 0 and config.warmup:
+            warmup = _disposable(config, db.dsn, rate, config.warmup, "delete.warmup.txt")
+            warmup_args = (warmup, threads)
+        run = _Run("api.delete", api, "delete.lua", (measured, threads))
+        delete = _measure(config, results, log, run, repeat, warmup_args=warmup_args)
+        available = len(measured.read_text().splitlines())
+        if delete.requests > available:
+            results.notes.append(
+                f"DELETE run {repeat + 1} sent {delete.requests} requests for {available} "
+                "disposable todos; the ids sent a second time answered 404 and count as errors."
+            )
+
+
 def _writes(
     config: Config, results: Results, log: Log, db: BenchDatabase, files: SeedFiles, api: Server
 ) -> None:
-    patch = _measure(
-        config, results, log, "api.patch", api, script="patch.lua", args=(files.todos,)
-    )
-    # A DELETE costs about what a GET or a PATCH does; the faster of the two, with headroom,
-    # sizes the disposable todos so that wrk does not run out of ids.
-    get_one = results.run("api.get_one")
-    rate = max(patch.rps, get_one.rps if get_one else 0.0, 500.0)
-    measured = _disposable(config, db.dsn, rate, config.duration, "delete.txt")
-    warmup = _disposable(config, db.dsn, rate, max(config.warmup, 1), "delete.warmup.txt")
-    threads = str(min(config.threads, config.connections))
-    delete = _measure(
-        config,
-        results,
-        log,
-        "api.delete",
-        api,
-        script="delete.lua",
-        args=(measured, threads),
-        warmup_args=(warmup, threads),
-    )
-    available = len(measured.read_text().splitlines())
-    if delete.requests > available:
-        results.notes.append(
-            f"DELETE sent {delete.requests} requests for {available} disposable todos; "
-            "the repeats answered 404 and count as errors."
-        )
-    _measure(
-        config,
-        results,
-        log,
-        "api.mix",
-        api,
-        script="mix.lua",
-        args=(files.users, files.todos),
-    )
+    _alternate(config, results, log, _Run("api.patch", api, "patch.lua", (files.todos,)))
+    _delete(config, results, log, db, api)
+    mix = _Run("api.mix", api, "mix.lua", (files.users, files.todos))
+    _alternate(config, results, log, mix)
 
 
 def _long_list(config: Config, results: Results, log: Log, api: Server, ref: Server) -> None:
     few = config.few_connections
     first = f"/api/v1/users/{BIG_USER}/todos?limit={PAGE_SIZE}"
-    _measure(
-        config, results, log, "big.page1", api, script="fixed.lua", connections=few, path=first
-    )
+    page1 = _Run("big.page1", api, "fixed.lua", connections=few, path=first)
+    # The walk comes first so that page 1 and page 1,000 can take turns like API and
+    # reference do: their ratio is a target.
     log(f"walking next_cursor to page {DEEP_PAGE:,} of {BIG_USER}")
     started = time.monotonic()
     try:
@@ -144,20 +159,14 @@ def _long_list(config: Config, results: Results, log: Log, api: Server, ref: Ser
         # A broken list must not cost the rest of the report; it shows as "not run".
         results.notes.append(f"Page {DEEP_PAGE:,} was not measured: {error}")
         log(f"  {error}")
+        _alternate(config, results, log, page1)
     else:
         results.walk_seconds = time.monotonic() - started
-        _measure(
-            config,
-            results,
-            log,
-            "big.page1000",
-            api,
-            script="fixed.lua",
-            connections=few,
-            path=deep,
-        )
-    for key, server in (("big.count_api", api), ("big.count_ref", ref)):
-        _measure(config, results, log, key, server, script="fixed.lua", connections=1, path=first)
+        page1000 = _Run("big.page1000", api, "fixed.lua", connections=few, path=deep)
+        _alternate(config, results, log, page1, page1000)
+    count_api = _Run("big.count_api", api, "fixed.lua", connections=1, path=first)
+    count_ref = _Run("big.count_ref", ref, "fixed.lua", connections=1, path=first)
+    _alternate(config, results, log, count_api, count_ref)
 
 
 def single_worker(
@@ -183,15 +192,8 @@ def small_pool(
         start_api(config, "api-pool8", db.api_url, settings=_POOL_SMALL) as api,
         RssMonitor(api) as monitor,
     ):
-        _measure(
-            config,
-            results,
-            log,
-            "api_pool8.get_one",
-            api,
-            script="get_one.lua",
-            args=(files.todos,),
-        )
+        run = _Run("api_pool8.get_one", api, "get_one.lua", (files.todos,))
+        _alternate(config, results, log, run)
     results.rss[f"1 worker, {settings}"] = monitor.peak
 
 
@@ -207,7 +209,12 @@ def two_workers(
     results.rss["2 workers (WEB_CONCURRENCY=2)"] = monitor.peak
 
 
-def run_count() -> int:
-    """Measured runs in `make bench`, for the time estimate: 3 shared endpoints x 2 servers,
-    PATCH, DELETE and mix, 4 on the long list, 1 with the small pool, 3 x 2 at 2 workers."""
-    return 6 + 3 + 4 + 1 + 6
+def run_count(config: Config) -> int:
+    """Measured wrk runs in `make bench`: every measurement BENCH_REPEATS times."""
+    return MEASUREMENTS * config.repeats
+
+
+def wrk_seconds(config: Config) -> int:
+    """Seconds of wrk in `make bench`, for the estimate printed at the start: the measured
+    runs, plus one warm-up per measurement (before its first repeat only)."""
+    return run_count(config) * config.duration + MEASUREMENTS * config.warmup

@@ -141,10 +141,13 @@ def measure(
     args: tuple[str | Path, ...] = (),
     connections: int | None = None,
     warmup_args: tuple[str | Path, ...] | None = None,
+    warm_up: bool = True,
 ) -> WrkResult:
-    """A warm-up run (result discarded), then the measured run."""
+    """A warm-up run (result discarded), then the measured run. Later repeats of the same
+    measurement pass `warm_up=False`: the server is warm from the first, and warming it
+    again would only lengthen the bench."""
     connections = connections or config.connections
-    if config.warmup:
+    if warm_up and config.warmup:
         run_wrk(
             config,
             f"{name}.warmup",
