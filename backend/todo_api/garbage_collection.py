@@ -14,20 +14,16 @@ cycles, just less often, which costs at most the memory of those 10,000 containe
 specs/decisions/0009-performance.md has the measurements.
 """
 
+import functools
 import gc
 
 YOUNG_GENERATION_THRESHOLD = 10_000
 
-_tuned = False
 
-
+@functools.cache
 def tune_for_serving() -> None:
-    """Freeze what exists now and raise the young threshold; once per process (later
-    calls, such as another app started in the same test process, change nothing)."""
-    global _tuned  # noqa: PLW0603  (a process-wide, once-only switch)
-    if _tuned:
-        return
-    _tuned = True
+    """Freeze what exists now and raise the young threshold, once per process: later calls
+    (another app started in the same test process) change nothing."""
     gc.freeze()
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, oldest)
