@@ -32,7 +32,7 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
-def request_id_for(scope: Scope) -> str:
+def _request_id_for(scope: Scope) -> str:
     """The caller's `X-Request-ID` when it is short and plain, so it is safe in logs and
     headers; otherwise a new random one (32 hex digits)."""
     incoming = Headers(scope=scope).get(REQUEST_ID_HEADER)
@@ -90,7 +90,7 @@ class ResponseEnvelopeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_for(scope)
+        request_id = _request_id_for(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         status = HTTPStatus.INTERNAL_SERVER_ERROR.value
 
@@ -136,7 +136,7 @@ def _has_body(headers: Headers) -> bool:
     return "transfer-encoding" in headers or headers.get("content-length", "0") not in ("", "0")
 
 
-def has_dot_segment(scope: Scope) -> bool:
+def _has_dot_segment(scope: Scope) -> bool:
     """A `.` or `..` segment in the path as sent, percent-encoded or not.
 
     A browser or curl removes dot segments before sending, so only a client that means to
@@ -167,7 +167,7 @@ class RequestScreenMiddleware:
         self.max_body_size = max_body_size
 
     def _rejection(self, scope: Scope) -> Response | None:
-        if has_dot_segment(scope):
+        if _has_dot_segment(scope):
             return ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Resource not found.")
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "")
