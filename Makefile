@@ -23,13 +23,21 @@ help:
 	@echo "make migrate    apply migrations to DATABASE_URL"
 	@echo "make openapi    rewrite specs/openapi.json from the code"
 	@echo "make bench      load-test the API against a reference app with wrk; writes bench/RESULTS.md"
-	@echo "make lock       re-resolve requirements/*.lock from pyproject.toml (needs uv)"
+	@echo "make lock       re-resolve requirements/*.lock from pyproject.toml (with the locked uv)"
 
-$(INSTALLED): requirements/dev.lock pyproject.toml
+# The installer is locked too: the venv's bundled pip (whatever this interpreter ships)
+# only installs the locked pip, and that pip installs everything else. Wheels only, so no
+# setuptools or build backend outside a lock ever runs. specs/decisions/0010-installation.md.
+PIP_INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	--require-hashes --only-binary=:all:
+
+$(INSTALLED): requirements/installer.lock requirements/dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
+	$(PIP_INSTALL) --no-deps -r requirements/installer.lock
+	$(PIP_INSTALL) -r requirements/dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $@
 
 install: $(INSTALLED)
@@ -96,10 +104,11 @@ openapi: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
 
-lock:
-	uv pip compile requirements/build.in --python-version 3.11 --generate-hashes --no-header -q -o requirements/build.lock
-	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --no-header -q -o requirements/runtime.lock
-	uv pip compile pyproject.toml requirements/build.in --extra dev --python-version 3.11 --generate-hashes --no-header -q -o requirements/dev.lock
+lock: $(INSTALLED)
+	$(BIN)/uv pip compile requirements/installer.in --python-version 3.11 --generate-hashes --no-header -q -o requirements/installer.lock
+	$(BIN)/uv pip compile requirements/build.in --python-version 3.11 --generate-hashes --no-header -q -o requirements/build.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --no-header -q -o requirements/runtime.lock
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --python-version 3.11 --generate-hashes --no-header -q -o requirements/dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -305,13 +305,30 @@ def test_dependencies_are_installed_only_from_hashed_lock_files_in_the_repositor
         assert "--hash=sha256:" in (ROOT / lock).read_text()
 
 
+def test_each_venv_installs_the_locked_pip_before_anything_else(
+    dockerfile: list[Instruction],
+) -> None:
+    """The base image's pip is whatever its release shipped; it only installs the locked
+    one, which then installs the dependencies (as `make install` does)."""
+    first_install_per_venv: dict[str, list[str]] = {}
+    for words in _pip_commands(dockerfile):
+        first_install_per_venv.setdefault(words[0], words)
+
+    assert first_install_per_venv
+    for words in first_install_per_venv.values():
+        assert words[words.index("-r") + 1] == "requirements/installer.lock", words
+        assert "--no-deps" in words, words
+
+
 def test_the_package_is_built_and_installed_without_fetching_anything_unpinned(
     dockerfile: list[Instruction],
 ) -> None:
     """Build isolation would download the build backend unpinned; --no-deps keeps the
     package from pulling dependencies outside the lock."""
     other_installs = [
-        words for words in _pip_commands(dockerfile) if "-r" not in words and len(words) > 1
+        words
+        for words in _pip_commands(dockerfile)
+        if "-r" not in words and words[1:2] in (["install"], ["wheel"])
     ]
 
     assert other_installs
