@@ -26,9 +26,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tests.statements import observing, recording_database
 from todo_api.db.embedded import EmbeddedPostgres
 from todo_api.db.migrate import upgrade_to_head
-from todo_api.db.url import to_async_url
+from todo_api.db.url import parse_database_url
 from todo_api.main import create_app
 from todo_api.settings import Settings
 
@@ -51,7 +52,7 @@ def postgres_server() -> Iterator[URL]:
     """A URL to the server's maintenance database, for creating test databases."""
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
-        yield to_async_url(external)
+        yield parse_database_url(external).url
         return
     with (
         tempfile.TemporaryDirectory(prefix="todo-api-tests-") as data_root,
@@ -171,9 +172,13 @@ def sql_audit() -> Iterator[StatementLog]:
 @pytest.fixture(scope="session")
 async def app(app_database_url: str, sql_audit: StatementLog) -> AsyncIterator[FastAPI]:
     """The app as served, with its lifespan running, on the test database."""
-    application = create_app(make_settings(app_database_url))
-    async with application.router.lifespan_context(application):
-        application.state.database.add_query_observer(sql_audit.record)
+    settings = make_settings(app_database_url)
+    application = create_app(settings)
+    async with (
+        application.router.lifespan_context(application),
+        recording_database(application, settings),
+        observing(sql_audit.record),
+    ):
         yield application
 
 

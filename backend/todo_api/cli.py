@@ -18,14 +18,14 @@ from todo_api.db.embedded import EmbeddedPostgres
 from todo_api.db.migrate import upgrade_to_head
 from todo_api.db.url import DatabaseTarget, DatabaseUrlError, parse_database_url
 from todo_api.main import create_app
-from todo_api.settings import Settings, get_settings
+from todo_api.settings import MissingSetting, Settings, get_settings
 
 logger = logging.getLogger("todo_api")
 
 EMBEDDED_DATABASE = "todo"
 # No `Server: uvicorn` banner, and no uvicorn access log: it would write each request's full
 # path and query string. The app logs one line per request itself, without them
-# (ResponseEnvelopeMiddleware).
+# (ResponseHeadersAndLogMiddleware).
 _SERVER_OPTIONS: dict[str, Any] = {"server_header": False, "access_log": False}
 
 
@@ -46,11 +46,10 @@ class DatabaseUnreachable(Exception):
 
 
 def _require_database_url(settings: Settings) -> str:
-    if settings.database_url is None:
-        raise SystemExit(
-            "DATABASE_URL is not set (or use `todo-api run` for the embedded database)"
-        )
-    return settings.database_url.get_secret_value()
+    try:
+        return settings.required_database_url()
+    except MissingSetting as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _target(raw: str, variable: str) -> DatabaseTarget:

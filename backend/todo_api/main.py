@@ -13,13 +13,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from todo_api import __version__
 from todo_api.api import health, v1
 from todo_api.api.docs import install_docs
-from todo_api.api.middleware import RequestScreenMiddleware, ResponseEnvelopeMiddleware
+from todo_api.api.errors import EXCEPTION_HANDLERS
+from todo_api.api.limits import MAX_BODY_BYTES
+from todo_api.api.middleware import PathAndBodyChecksMiddleware, ResponseHeadersAndLogMiddleware
 from todo_api.api.openapi_extras import install_openapi_extras
+from todo_api.api.routing import register_routes
 from todo_api.api.security import ApiKeyMiddleware
 from todo_api.db.database import create_database
 from todo_api.db.migrate import head_revision
 from todo_api.db.url import parse_database_url
-from todo_api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from todo_api.garbage_collection import tune_for_serving
 from todo_api.settings import Settings, get_settings
 
@@ -38,19 +40,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.database_url is None:
-            raise RuntimeError(
-                "DATABASE_URL is not set; set it, or use `todo-api run` for the embedded database"
-            )
-        target = parse_database_url(settings.database_url.get_secret_value())
-        app.state.database = create_database(target, settings)
+        target = parse_database_url(settings.required_database_url())
+        database = create_database(target, settings)
+        app.state.database = database
         app.state.head_revision = head_revision()
-        await app.state.database.open()
+        await database.open()
         tune_for_serving()
         try:
             yield
         finally:
-            await app.state.database.close()
+            await database.close()
 
     app = FastAPI(
         title="Todo API",
@@ -62,18 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served from this process by install_docs, not from a CDN
         redoc_url=None,
     )
-    # The routers' routes join the app's own list rather than going through
-    # `include_router`, which since FastAPI 0.16x keeps each router behind a layer of its
-    # own that matches the path a second time on every request. The routers carry their
-    # full prefixes and tags; the app has no dependencies to hand down.
-    for router in (*v1.routers, health.router):
-        app.router.routes.extend(router.routes)
+    register_routes(app, (*v1.routers, health.router))
     install_docs(app)
     install_openapi_extras(app, api_key_required=settings.api_key is not None)
-    # Middleware runs outermost first, the reverse of the order added here: the envelope
-    # sees every response (CORS preflights and 401s included), and the API key is checked
-    # before the screen looks at the path or the body.
-    app.add_middleware(RequestScreenMiddleware, max_body_size=MAX_BODY_BYTES)
+    # Middleware runs outermost first, the reverse of the order added here: the outermost
+    # layer sees every response (CORS preflights and 401s included), and the API key is checked
+    # before the path and body checks look at the request.
+    app.add_middleware(PathAndBodyChecksMiddleware, max_body_size=MAX_BODY_BYTES)
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     if settings.cors_origins:
@@ -84,5 +78,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "X-Request-ID", "Authorization", "X-API-Key"],
             expose_headers=["Location", "X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(ResponseEnvelopeMiddleware)
+    app.add_middleware(ResponseHeadersAndLogMiddleware)
     return app

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
@@ -17,8 +17,10 @@ LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 _API_KEY = re.compile(r"[\x21-\x7e]{16,256}")
 
 
-def _secret_text(value: str | SecretStr) -> str:
-    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+class MissingSetting(RuntimeError):
+    """A setting this command needs is not set; the message says what to do."""
 
 
 class Settings(BaseSettings):
@@ -91,11 +93,15 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("api_key", mode="before")
+    @field_validator("database_url_unpooled", "api_key", "db_pooled", mode="before")
     @classmethod
-    def _empty_api_key_is_none(cls, value: object) -> object:
-        """`API_KEY=` (empty) means no key, as if it were unset."""
-        if isinstance(value, str | SecretStr) and not _secret_text(value):
+    def _blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        """`NAME=` (empty or blank) means the same as leaving NAME unset, as an operator
+        who clears a variable in a deployment form expects; for DB_POOLED, so does `auto`
+        (the host name decides)."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        unset = {"", "auto"} if info.field_name == "db_pooled" else {""}
+        if isinstance(text, str) and text.strip().lower() in unset:
             return None
         return value
 
@@ -108,20 +114,15 @@ class Settings(BaseSettings):
             raise ValueError("API_KEY must be 16 to 256 printable ASCII characters without spaces")
         return value
 
-    @field_validator("database_url_unpooled", mode="before")
-    @classmethod
-    def _empty_unpooled_url_is_none(cls, value: object) -> object:
-        """`DATABASE_URL_UNPOOLED=` (empty) means unset."""
-        text = value.get_secret_value() if isinstance(value, SecretStr) else value
-        return None if isinstance(text, str) and not text.strip() else value
 
-    @field_validator("db_pooled", mode="before")
-    @classmethod
-    def _auto_pooled_is_none(cls, value: object) -> object:
-        """`DB_POOLED=auto` (or empty) leaves the choice to the host name."""
-        if isinstance(value, str) and value.strip().lower() in {"", "auto"}:
-            return None
-        return value
+    def required_database_url(self) -> str:
+        """DATABASE_URL, for the commands that cannot run without one."""
+        if self.database_url is None:
+            raise MissingSetting(
+                "DATABASE_URL is not set; set it, or use `todo-api run` for the embedded "
+                "database"
+            )
+        return self.database_url.get_secret_value()
 
     @field_validator("log_level", mode="before")
     @classmethod

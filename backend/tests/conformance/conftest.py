@@ -9,6 +9,7 @@ import os
 import random
 import tomllib
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from schemathesis.python.asgi import shutdown_lifespans
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.conftest import StatementLog, make_settings
+from tests.statements import observing, recording_database
 from todo_api.main import create_app
+from todo_api.settings import Settings
 
 SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
 
@@ -65,11 +68,12 @@ def schemathesis_config() -> schemathesis.Config:
 
 
 class AuditedApp:
-    """The app, with the suite's SQL audit attached as soon as its lifespan has opened the
-    database, so every statement schemathesis causes is checked for its user_id predicate."""
+    """The app, its database swapped for a recording one as soon as its lifespan has
+    started, so every statement schemathesis causes is checked for its user_id predicate."""
 
-    def __init__(self, app: Any, audit: StatementLog) -> None:
-        self.app = app
+    def __init__(self, settings: Settings, audit: StatementLog) -> None:
+        self.app = create_app(settings)
+        self.settings = settings
         self.audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,13 +81,17 @@ class AuditedApp:
         if scope["type"] != "lifespan":
             await inner(scope, receive, send)
             return
+        async with AsyncExitStack() as recording:
 
-        async def send_and_audit(message: Message) -> None:
-            if message["type"] == "lifespan.startup.complete":
-                self.app.state.database.add_query_observer(self.audit.record)
-            await send(message)
+            async def send_and_audit(message: Message) -> None:
+                if message["type"] == "lifespan.startup.complete":
+                    await recording.enter_async_context(recording_database(self.app, self.settings))
+                    await recording.enter_async_context(observing(self.audit.record))
+                elif message["type"] == "lifespan.shutdown.complete":
+                    await recording.aclose()
+                await send(message)
 
-        await inner(scope, receive, send_and_audit)
+            await inner(scope, receive, send_and_audit)
 
 
 @pytest.fixture(scope="session")
@@ -94,5 +102,5 @@ def conformance_app(app_database_url: str, sql_audit: StatementLog) -> Iterator[
     Schemathesis calls ASGI apps from an event loop of its own, so it gets an app of its own
     whose lifespan it runs there: the suite's `app` fixture lives on pytest's event loop,
     and its connections cannot be used from another."""
-    yield AuditedApp(create_app(make_settings(app_database_url)), sql_audit)
+    yield AuditedApp(make_settings(app_database_url), sql_audit)
     shutdown_lifespans()

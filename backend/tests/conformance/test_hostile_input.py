@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Scope
 
 from tests.helpers import create_todo, todo_url, todos_url
-from todo_api.errors import MAX_BODY_BYTES
+from todo_api.api.limits import MAX_BODY_BYTES
 
 VICTIM = "victim"
 ATTACKER = "mallory"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from todo_api.db.url import to_async_url
+from todo_api.db.url import parse_database_url
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -207,7 +207,7 @@ def test_app_services_build_from_the_repository_root_with_the_backend_dockerfile
 def test_app_services_use_a_database_url_the_app_accepts(
     services: dict[str, Any], name: str
 ) -> None:
-    url = to_async_url(services[name]["environment"]["DATABASE_URL"])
+    url = parse_database_url(services[name]["environment"]["DATABASE_URL"]).url
 
     assert url.host == "db"
 
@@ -216,7 +216,7 @@ def test_app_services_use_a_database_url_the_app_accepts(
 def test_app_services_log_in_with_the_database_service_credentials(
     services: dict[str, Any], name: str
 ) -> None:
-    url = to_async_url(services[name]["environment"]["DATABASE_URL"])
+    url = parse_database_url(services[name]["environment"]["DATABASE_URL"]).url
     db = services["db"]["environment"]
 
     assert (url.username, url.password, url.database) == (

@@ -3,7 +3,7 @@ and every pooled connection given back."""
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -11,18 +11,16 @@ from fastapi import FastAPI
 
 from tests.conftest import StatementLog, make_settings, unscoped_statements
 from tests.helpers import create_todo, todo_url, todos_url
-from todo_api.db.database import Database
+from tests.statements import observing
 from todo_api.main import create_app
 
 
 @pytest.fixture
-def statements(app: FastAPI) -> Iterator[list[str]]:
+async def statements(app: FastAPI) -> AsyncIterator[list[str]]:
     """The SQL the app sends while the test runs."""
     sent: list[str] = []
-    database: Database = app.state.database
-    database.add_query_observer(sent.append)
-    yield sent
-    database.remove_query_observer(sent.append)
+    async with observing(sent.append):
+        yield sent
 
 
 async def test_each_endpoint_sends_exactly_one_statement(

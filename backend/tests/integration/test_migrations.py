@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from pytest_alembic.tests import (
     test_model_definitions_match_ddl,
     test_single_head_revision,
@@ -24,7 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.conftest import DatabaseFactory
 from todo_api.db import migrate
-from todo_api.db.migrate import downgrade_to, head_revision, upgrade_to_head
+from todo_api.db.migrate import head_revision, upgrade_to_head
 
 __all__ = [
     "test_model_definitions_match_ddl",
@@ -64,7 +65,7 @@ async def test_downgrade_to_base_removes_the_schema_and_upgrade_restores_it(
     empty_database: URL,
 ) -> None:
     await asyncio.to_thread(upgrade_to_head, empty_database)
-    await asyncio.to_thread(downgrade_to, empty_database, "base")
+    await asyncio.to_thread(command.downgrade, migrate.alembic_config(empty_database), "base")
     tables = await _query(empty_database, "SELECT tablename FROM pg_tables WHERE tablename='todos'")
     assert tables == []
 

@@ -1,8 +1,14 @@
 """DATABASE_URL normalisation: accepted schemes, libpq parameters, and no password in errors."""
 
 import pytest
+from sqlalchemy.engine import URL
 
-from todo_api.db.url import DatabaseUrlError, describe, to_async_url
+from todo_api.db.url import DatabaseUrlError, parse_database_url
+
+
+def to_async_url(raw: str) -> URL:
+    return parse_database_url(raw).url
+
 
 PASSWORD = "Sup3r-s3cr3t"
 
@@ -118,9 +124,11 @@ def test_password_query_parameter_is_refused_without_echoing_it() -> None:
 
 
 def test_describe_masks_the_password() -> None:
-    url = to_async_url(f"postgresql://alice:{PASSWORD}@db.example:5433/todos?sslmode=require")
+    target = parse_database_url(
+        f"postgresql://alice:{PASSWORD}@db.example:5433/todos?sslmode=require"
+    )
 
-    described = describe(url)
+    described = target.describe()
 
     assert PASSWORD not in described
     assert described == "postgresql+asyncpg://alice:***@db.example:5433/todos?sslmode=require"

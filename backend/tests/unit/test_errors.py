@@ -14,16 +14,14 @@ from starlette.exceptions import HTTPException
 
 from tests.helpers import assert_error, assert_validation_error
 from tests.unit.asgi import client_for
-from todo_api.errors import (
+from todo_api.api.errors import (
     EXCEPTION_HANDLERS,
-    DatabaseUnavailable,
     ErrorResponse,
-    InvalidInput,
-    TodoNotFound,
     service_unavailable,
     unsupported_media_type,
     validation_error,
 )
+from todo_api.errors import DatabaseUnavailable, InvalidInput, TodoNotFound
 
 TODOS = "/api/v1/users/alice/todos"
 MAX_BODY = 64 * 1024

@@ -12,13 +12,13 @@ from pydantic import SecretStr, ValidationError
 from starlette.types import Receive, Scope, Send
 
 from tests.unit.asgi import RecordingApp, call_raw, client_for
+from todo_api.api.limits import MAX_BODY_BYTES
 from todo_api.api.middleware import (
-    RequestScreenMiddleware,
-    ResponseEnvelopeMiddleware,
+    PathAndBodyChecksMiddleware,
+    ResponseHeadersAndLogMiddleware,
     route_template,
 )
 from todo_api.api.security import ApiKeyMiddleware, is_protected
-from todo_api.errors import MAX_BODY_BYTES
 from todo_api.main import create_app
 from todo_api.settings import Settings
 
@@ -248,7 +248,7 @@ async def test_a_policy_the_app_sets_is_kept() -> None:
         )
         await send({"type": "http.response.body", "body": b""})
 
-    response = await call_raw(ResponseEnvelopeMiddleware(page))
+    response = await call_raw(ResponseHeadersAndLogMiddleware(page))
 
     assert response.headers("content-security-policy") == [b"script-src 'self'"]
     assert response.headers("x-content-type-options") == [b"nosniff"]
@@ -280,7 +280,7 @@ async def test_a_path_with_a_dot_segment_is_a_404(raw_path: bytes) -> None:
         messages.append(message)
 
     scope = {"type": "http", "method": "GET", "path": "/x", "raw_path": raw_path, "headers": []}
-    await RequestScreenMiddleware(inner, MAX_BODY_BYTES)(scope, receive, send)  # type: ignore[arg-type]
+    await PathAndBodyChecksMiddleware(inner, MAX_BODY_BYTES)(scope, receive, send)  # type: ignore[arg-type]
 
     assert messages[0]["status"] == 404
     assert b'"error_code":"NOT_FOUND"' in messages[1]["body"]  # type: ignore[operator]
@@ -294,8 +294,8 @@ async def test_a_path_with_a_dot_segment_is_a_404(raw_path: bytes) -> None:
 async def test_dots_inside_a_segment_are_fine(path: str) -> None:
     inner = RecordingApp()
 
-    response = await call_raw(RequestScreenMiddleware(inner, MAX_BODY_BYTES))  # path "/"
-    scope_ok = await _call_path(RequestScreenMiddleware(inner, MAX_BODY_BYTES), path)
+    response = await call_raw(PathAndBodyChecksMiddleware(inner, MAX_BODY_BYTES))  # path "/"
+    scope_ok = await _call_path(PathAndBodyChecksMiddleware(inner, MAX_BODY_BYTES), path)
 
     assert response.status == 200
     assert scope_ok == 200
@@ -383,7 +383,7 @@ async def test_a_method_that_is_not_a_plain_token_is_logged_as_other(
 ) -> None:
     caplog.set_level(logging.INFO, logger="todo_api.requests")
 
-    await call_raw(ResponseEnvelopeMiddleware(RecordingApp()), method="GET\nmethod=FORGED")
+    await call_raw(ResponseHeadersAndLogMiddleware(RecordingApp()), method="GET\nmethod=FORGED")
 
     [line] = _request_lines(caplog)
     assert line["method"] == "OTHER"
@@ -414,8 +414,8 @@ async def test_other_scopes_are_not_logged(caplog: pytest.LogCaptureFixture) -> 
         return None
 
     for middleware in (
-        ResponseEnvelopeMiddleware(inner),
-        RequestScreenMiddleware(inner, MAX_BODY_BYTES),
+        ResponseHeadersAndLogMiddleware(inner),
+        PathAndBodyChecksMiddleware(inner, MAX_BODY_BYTES),
     ):
         await middleware({"type": "lifespan"}, nothing, ignore)  # type: ignore[arg-type]
 

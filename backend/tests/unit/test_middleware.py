@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from tests.unit.asgi import RecordingApp, call_raw, client_for
-from todo_api.api.middleware import RequestScreenMiddleware, ResponseEnvelopeMiddleware
-from todo_api.errors import MAX_BODY_BYTES
+from todo_api.api.limits import MAX_BODY_BYTES
+from todo_api.api.middleware import PathAndBodyChecksMiddleware, ResponseHeadersAndLogMiddleware
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -24,7 +24,7 @@ def _request_id(response_ids: list[bytes]) -> str:
     return value.decode("latin-1")
 
 
-# --- Request ids (ResponseEnvelopeMiddleware) ----------------------------------------------
+# --- Request ids (ResponseHeadersAndLogMiddleware) ----------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,8 @@ def _request_id(response_ids: list[bytes]) -> str:
 )
 async def test_sane_request_id_is_echoed(incoming: str) -> None:
     response = await call_raw(
-        ResponseEnvelopeMiddleware(RecordingApp()), headers=[(b"x-request-id", incoming.encode())]
+        ResponseHeadersAndLogMiddleware(RecordingApp()),
+        headers=[(b"x-request-id", incoming.encode())],
     )
 
     assert _request_id(response.headers("x-request-id")) == incoming
@@ -64,20 +65,20 @@ async def test_sane_request_id_is_echoed(incoming: str) -> None:
 )
 async def test_insane_request_id_is_replaced_by_a_generated_one(incoming: bytes) -> None:
     response = await call_raw(
-        ResponseEnvelopeMiddleware(RecordingApp()), headers=[(b"x-request-id", incoming)]
+        ResponseHeadersAndLogMiddleware(RecordingApp()), headers=[(b"x-request-id", incoming)]
     )
 
     assert GENERATED_ID.match(_request_id(response.headers("x-request-id")))
 
 
 async def test_missing_request_id_is_generated() -> None:
-    response = await call_raw(ResponseEnvelopeMiddleware(RecordingApp()))
+    response = await call_raw(ResponseHeadersAndLogMiddleware(RecordingApp()))
 
     assert GENERATED_ID.match(_request_id(response.headers("x-request-id")))
 
 
 async def test_generated_request_ids_differ_per_request() -> None:
-    app = ResponseEnvelopeMiddleware(RecordingApp())
+    app = ResponseHeadersAndLogMiddleware(RecordingApp())
 
     first = await call_raw(app)
     second = await call_raw(app)
@@ -90,7 +91,7 @@ async def test_request_id_in_scope_state_is_the_one_returned(incoming: bytes) ->
     inner = RecordingApp()
 
     response = await call_raw(
-        ResponseEnvelopeMiddleware(inner), headers=[(b"x-request-id", incoming)]
+        ResponseHeadersAndLogMiddleware(inner), headers=[(b"x-request-id", incoming)]
     )
 
     [scope] = inner.scopes
@@ -108,7 +109,7 @@ async def test_request_id_replaces_one_set_by_the_app() -> None:
         await send({"type": "http.response.body", "body": b""})
 
     response = await call_raw(
-        ResponseEnvelopeMiddleware(app_setting_its_own), headers=[(b"x-request-id", b"outer")]
+        ResponseHeadersAndLogMiddleware(app_setting_its_own), headers=[(b"x-request-id", b"outer")]
     )
 
     assert response.headers("x-request-id") == [b"outer"]
@@ -124,7 +125,7 @@ async def test_non_http_scope_passes_through_untouched() -> None:
     async def send(_: object) -> None:
         return None
 
-    await ResponseEnvelopeMiddleware(inner)(scope, receive, send)
+    await ResponseHeadersAndLogMiddleware(inner)(scope, receive, send)
 
     assert inner.scopes == [{"type": "lifespan"}]
 
@@ -188,7 +189,7 @@ async def test_every_app_response_echoes_the_request_id(
     assert response.headers["x-request-id"] == "req-42"
 
 
-# --- JSON bodies only (RequestScreenMiddleware) --------------------------------------------
+# --- JSON bodies only (PathAndBodyChecksMiddleware) --------------------------------------------
 
 
 def _body_headers(content_type: bytes | None, length: bytes = b"2") -> list[tuple[bytes, bytes]]:
@@ -214,7 +215,7 @@ async def test_json_body_is_let_through(method: str, content_type: bytes) -> Non
     inner = RecordingApp()
 
     response = await call_raw(
-        RequestScreenMiddleware(inner, max_body_size=MAX_BODY_BYTES),
+        PathAndBodyChecksMiddleware(inner, max_body_size=MAX_BODY_BYTES),
         method=method,
         headers=_body_headers(content_type),
     )
@@ -242,7 +243,7 @@ async def test_body_not_declared_json_is_415(method: str, content_type: bytes | 
     inner = RecordingApp()
 
     response = await call_raw(
-        RequestScreenMiddleware(inner, max_body_size=MAX_BODY_BYTES),
+        PathAndBodyChecksMiddleware(inner, max_body_size=MAX_BODY_BYTES),
         method=method,
         headers=_body_headers(content_type),
     )
@@ -257,7 +258,7 @@ async def test_chunked_body_not_declared_json_is_415() -> None:
     inner = RecordingApp()
 
     response = await call_raw(
-        RequestScreenMiddleware(inner, max_body_size=MAX_BODY_BYTES),
+        PathAndBodyChecksMiddleware(inner, max_body_size=MAX_BODY_BYTES),
         method="POST",
         headers=[(b"transfer-encoding", b"chunked"), (b"content-type", b"text/plain")],
     )
@@ -278,7 +279,7 @@ async def test_body_less_patch_is_let_through(headers: list[tuple[bytes, bytes]]
     inner = RecordingApp()
 
     response = await call_raw(
-        RequestScreenMiddleware(inner, max_body_size=MAX_BODY_BYTES),
+        PathAndBodyChecksMiddleware(inner, max_body_size=MAX_BODY_BYTES),
         method="PATCH",
         headers=headers,
     )
@@ -292,7 +293,7 @@ async def test_methods_without_a_body_are_not_checked(method: str) -> None:
     inner = RecordingApp()
 
     response = await call_raw(
-        RequestScreenMiddleware(inner, max_body_size=MAX_BODY_BYTES),
+        PathAndBodyChecksMiddleware(inner, max_body_size=MAX_BODY_BYTES),
         method=method,
         headers=_body_headers(b"text/plain"),
     )

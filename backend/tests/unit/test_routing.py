@@ -1,17 +1,21 @@
 """OrjsonRoute: strict JSON bodies. Malformed input is a 422 rather than a 400, a 500, or a
-string PostgreSQL cannot store."""
+string PostgreSQL cannot store. register_routes: routes join the app in one place, and a
+registration that would silently lose a route or a dependency fails instead."""
 
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from tests.helpers import assert_validation_error
 from tests.unit.asgi import client_for
-from todo_api.api.routing import OrjsonRoute
+from todo_api.api.routing import OrjsonRoute, ShadowedRoute, register_routes, shadowed_routes
+from todo_api.main import create_app
+from todo_api.settings import Settings
 
 JSON = {"content-type": "application/json"}
 
@@ -99,3 +103,71 @@ async def test_api_route_answers_malformed_body_with_422_naming_body(
     response = await offline_client.request(method, url, content=body, headers=JSON)
 
     assert_validation_error(response, "body")
+
+
+# --- register_routes: the one place routes join the app ---------------------------------
+
+
+async def _never_called() -> None:
+    """The endpoint of routes that are only registered."""
+
+
+def _router_with(*paths: str) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/users/{user_id}/todos")
+    for path in paths:
+        router.add_api_route(path, _never_called, methods=["GET"])
+    return router
+
+
+def test_a_route_placed_after_one_that_catches_its_paths_is_refused() -> None:
+    """`/stats` after `/{todo_id}` would be answered as a malformed todo id."""
+    with pytest.raises(ShadowedRoute, match=r"todos/stats is unreachable behind .*\{todo_id\}"):
+        register_routes(FastAPI(), [_router_with("/{todo_id}", "/stats")])
+
+
+def test_the_same_routes_in_the_right_order_are_registered() -> None:
+    app = FastAPI()
+
+    register_routes(app, [_router_with("/stats", "/{todo_id}", "/{todo_id}/complete")])
+
+    paths = [route.path for route in app.routes if isinstance(route, APIRoute)]
+    assert paths[-3:] == [
+        "/api/v1/users/{user_id}/todos/stats",
+        "/api/v1/users/{user_id}/todos/{todo_id}",
+        "/api/v1/users/{user_id}/todos/{todo_id}/complete",
+    ]
+
+
+def test_routes_for_different_methods_on_one_path_do_not_shadow_each_other() -> None:
+    assert shadowed_routes(_router_with("/{todo_id}").routes) == []
+    router = _router_with("/{todo_id}")
+    router.add_api_route("/stats", _never_called, methods=["POST"])
+    assert shadowed_routes(router.routes) == []
+
+
+def test_app_level_dependencies_are_refused_rather_than_silently_dropped() -> None:
+    async def check() -> None:
+        """A dependency include_router would have handed to every route."""
+
+    with pytest.raises(RuntimeError, match="app-level dependencies"):
+        register_routes(FastAPI(dependencies=[Depends(check)]), [_router_with("/{todo_id}")])
+
+
+def test_router_level_dependencies_reach_the_registered_routes() -> None:
+    async def check() -> None:
+        """A dependency declared on the router."""
+
+    router = APIRouter(dependencies=[Depends(check)])
+    router.add_api_route("/x", _never_called, methods=["GET"])
+    app = FastAPI()
+
+    register_routes(app, [router])
+
+    route = next(route for route in app.routes if isinstance(route, APIRoute))
+    assert [dependency.dependency for dependency in route.dependencies] == [check]
+
+
+def test_no_route_of_the_served_app_is_shadowed() -> None:
+    app = create_app(Settings(_env_file=None, database_url=None))
+
+    assert shadowed_routes(app.routes) == []

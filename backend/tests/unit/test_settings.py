@@ -136,3 +136,15 @@ def test_database_url_password_is_hidden_when_settings_are_printed(
 
     assert PASSWORD not in render(settings)
     assert PASSWORD not in render(settings.database_url)
+
+
+@pytest.mark.parametrize("name", ["API_KEY", "DATABASE_URL_UNPOOLED"])
+def test_auto_is_not_a_way_to_unset_a_secret(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only DB_POOLED has an `auto`; anywhere else it is a value like any other."""
+    monkeypatch.setenv(name, "auto")
+
+    if name == "API_KEY":
+        with pytest.raises(ValidationError, match="16 to 256"):
+            Settings(_env_file=None)
+    else:
+        assert Settings(_env_file=None).database_url_unpooled is not None

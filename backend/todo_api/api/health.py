@@ -3,8 +3,8 @@
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from todo_api.api.deps import database
-from todo_api.errors import ErrorBody
+from todo_api.api.errors import ErrorBody
+from todo_api.api.parameters import database
 from todo_api.services.health import check_ready
 
 router = APIRouter(prefix="/health", tags=["health"])

@@ -1,7 +1,7 @@
 """The HTTP rules that hold for every request, as two pure ASGI layers.
 
-`ResponseEnvelopeMiddleware` (outermost) gives every response its request id and security
-headers and logs it; `RequestScreenMiddleware` (innermost) turns away requests no route
+`ResponseHeadersAndLogMiddleware` (outermost) gives every response its request id and security
+headers and logs it; `PathAndBodyChecksMiddleware` (innermost) turns away requests no route
 should see before any of their body is read. Each rule is a function of its own; they
 share two layers because every ASGI layer, and every `send` wrapper, costs each request a
 few microseconds whether it acts or not (specs/decisions/0009-performance.md)."""
@@ -21,8 +21,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from todo_api.api.errors import not_found, payload_too_large, unsupported_media_type
 from todo_api.api.headers import SECURITY_HEADERS
-from todo_api.errors import ErrorResponse, payload_too_large, unsupported_media_type
 
 request_logger = logging.getLogger("todo_api.requests")
 
@@ -48,7 +48,7 @@ _SECURITY_HEADERS = [
 ]
 
 
-def _enveloped_headers(
+def _with_response_headers(
     headers: Iterable[tuple[bytes, bytes]], request_id: str
 ) -> list[tuple[bytes, bytes]]:
     """A response's headers plus the security headers it does not set itself (the docs
@@ -72,9 +72,9 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else UNMATCHED_ROUTE
 
 
-class ResponseEnvelopeMiddleware:
+class ResponseHeadersAndLogMiddleware:
     """What every response carries, whoever answered it (a route, an error handler, CORS,
-    the screen below): an `X-Request-ID`, the caller's when sane or a new one; the headers
+    the checks below): an `X-Request-ID`, the caller's when sane or a new one; the headers
     of `SECURITY_HEADERS` it does not set itself; and, with the `todo_api.requests` logger
     at INFO, one log line in logfmt:
 
@@ -94,19 +94,19 @@ class ResponseEnvelopeMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         status = HTTPStatus.INTERNAL_SERVER_ERROR.value
 
-        async def send_enveloped(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = _enveloped_headers(message.get("headers", ()), request_id)
+                message["headers"] = _with_response_headers(message.get("headers", ()), request_id)
             await send(message)
 
         if not request_logger.isEnabledFor(logging.INFO):
-            await self.app(scope, receive, send_enveloped)
+            await self.app(scope, receive, send_with_headers)
             return
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_enveloped)
+            await self.app(scope, receive, send_with_headers)
         finally:
             method = scope["method"] if _LOGGED_METHOD.fullmatch(scope["method"]) else "OTHER"
             request_logger.info(
@@ -149,7 +149,7 @@ def _has_dot_segment(scope: Scope) -> bool:
     return any(unquote_to_bytes(segment) in (b".", b"..") for segment in raw_path.split(b"/"))
 
 
-class RequestScreenMiddleware:
+class PathAndBodyChecksMiddleware:
     """Turns away, before routing and before reading any of the body:
 
     - a path with a `.` or `..` segment: 404, as for any path no route serves;
@@ -168,7 +168,7 @@ class RequestScreenMiddleware:
 
     def _rejection(self, scope: Scope) -> Response | None:
         if _has_dot_segment(scope):
-            return ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Resource not found.")
+            return not_found()
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_size:

@@ -12,7 +12,7 @@ import hmac
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from todo_api.errors import unauthorized
+from todo_api.api.errors import unauthorized
 
 PROTECTED_PREFIX = "/api"
 API_KEY_HEADER = "X-API-Key"

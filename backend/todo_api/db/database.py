@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import asyncpg
 from asyncpg import Record
-from asyncpg.connection import Connection, LoggedQuery
+from asyncpg.connection import Connection
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -56,7 +56,6 @@ _CONNECTION_LOST: tuple[type[BaseException], ...] = (
     BrokenPipeError,
 )
 
-QueryObserver = Callable[[str], None]
 _Result = TypeVar("_Result")
 if TYPE_CHECKING:
     _Send = Callable[[PoolConnectionProxy[Record], str, list[object]], Awaitable[_Result]]
@@ -83,7 +82,11 @@ class Query:
         )
 
     def arguments(self, values: Mapping[str, object]) -> list[object]:
-        """The positional arguments for `values`; a missing one is a programming error."""
+        """The positional arguments for `values`. A value missing, or one the statement has
+        no parameter for, is a programming error: dropping it would lose data silently."""
+        unused = values.keys() - self.parameters
+        if unused:
+            raise TypeError(f"no parameter for {sorted(unused)} in: {self.sql}")
         return [values[name] for name in self.parameters]
 
 
@@ -126,13 +129,11 @@ class Database:
         # FIFO in every Python this project supports (python/cpython#93222, in 3.11.0): a
         # released slot goes to the longest waiter, and newcomers queue behind waiters.
         self._turns = asyncio.Semaphore(max_size)
-        self._observers: list[QueryObserver] = []
         self._pool: asyncpg.Pool[Record] = asyncpg.create_pool(
             min_size=0,
             max_size=max_size,
             max_inactive_connection_lifetime=max_idle_seconds,
             statement_cache_size=statement_cache_size,
-            init=self._setup_connection,
             reset=_keep_session,
             **connect_kwargs,
         )
@@ -211,27 +212,6 @@ class Database:
         """The underlying pool, for health and leak checks."""
         return self._pool
 
-    def add_query_observer(self, observer: QueryObserver) -> None:
-        """Call `observer` with the text of every statement sent from now on (for audits
-        and statement counts in tests, or for tracing).
-
-        Only connections opened after the first observer was added report statements:
-        without observers no query logger is installed at all, since asyncpg builds a log
-        record for every statement on a connection that has one. Add the first observer
-        before serving (connections are opened lazily, on the first request)."""
-        self._observers.append(observer)
-
-    def remove_query_observer(self, observer: QueryObserver) -> None:
-        self._observers.remove(observer)
-
-    async def _setup_connection(self, connection: Connection[Record]) -> None:
-        if self._observers:
-            connection.add_query_logger(self._notify)
-
-    def _notify(self, logged: LoggedQuery) -> None:
-        for observer in self._observers:
-            observer(logged.query)
-
 
 async def _fetch_one(
     connection: PoolConnectionProxy[Record], sql: str, arguments: list[object]
@@ -269,16 +249,13 @@ def pool_options(target: DatabaseTarget, settings: Settings) -> PoolOptions:
     parameter, so in pooled mode the client's limit is the only one. A connect_timeout in
     the URL wins over DB_CONNECT_TIMEOUT, as it would for libpq."""
     pooled = is_pooled(target, settings)
-    given: Mapping[str, str] = target.connect_kwargs.get("server_settings") or {}
-    server_settings = {"application_name": APPLICATION_NAME, **given}
+    connect_kwargs = target.connect_arguments(
+        application_name=APPLICATION_NAME, connect_timeout=settings.db_connect_timeout
+    )
+    connect_kwargs["command_timeout"] = settings.db_statement_timeout
     if not pooled:
-        server_settings["statement_timeout"] = str(round(settings.db_statement_timeout * 1000))
-    connect_kwargs = {
-        **target.connect_kwargs,
-        "timeout": target.connect_kwargs.get("timeout", settings.db_connect_timeout),
-        "command_timeout": settings.db_statement_timeout,
-        "server_settings": server_settings,
-    }
+        statement_timeout_ms = str(round(settings.db_statement_timeout * 1000))
+        connect_kwargs["server_settings"]["statement_timeout"] = statement_timeout_ms
     return PoolOptions(
         connect_kwargs=connect_kwargs,
         statement_cache_size=0 if pooled else DEFAULT_STATEMENT_CACHE_SIZE,

@@ -36,12 +36,10 @@ def migration_connect_args(
 ) -> dict[str, Any]:
     """Keyword arguments for SQLAlchemy's asyncpg dialect, which passes most of them on to
     `asyncpg.connect`."""
-    given = target.connect_kwargs.get("server_settings") or {}
-    arguments: dict[str, Any] = {
-        **target.connect_kwargs,
-        "timeout": target.connect_kwargs.get("timeout", connect_timeout or DEFAULT_CONNECT_TIMEOUT),
-        "server_settings": {"application_name": APPLICATION_NAME, **given},
-    }
+    arguments = target.connect_arguments(
+        application_name=APPLICATION_NAME,
+        connect_timeout=connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+    )
     if pooled:
         arguments |= {
             "statement_cache_size": 0,
@@ -90,8 +88,3 @@ def upgrade_to_head(
     command.upgrade(
         alembic_config(database, pooled=pooled, connect_timeout=connect_timeout), "head"
     )
-
-
-def downgrade_to(database: URL | DatabaseTarget, revision: str) -> None:
-    """Revert migrations down to `revision` (`base` removes the schema)."""
-    command.downgrade(alembic_config(database), revision)

@@ -78,7 +78,18 @@ class DatabaseTarget:
 
     def describe(self) -> str:
         """Where the database is, fit for logs: the password is masked."""
-        return describe(self.url)
+        return self.url.render_as_string(hide_password=True)
+
+    def connect_arguments(self, *, application_name: str, connect_timeout: float) -> dict[str, Any]:
+        """`asyncpg.connect` keyword arguments for one kind of client (the app's pool, the
+        migrations). What the URL says wins, as it would for libpq: its connect_timeout
+        over `connect_timeout`, its application_name over `application_name`."""
+        given: Mapping[str, str] = self.connect_kwargs.get("server_settings") or {}
+        return {
+            **self.connect_kwargs,
+            "timeout": self.connect_kwargs.get("timeout", connect_timeout),
+            "server_settings": {"application_name": application_name, **given},
+        }
 
     def location(self) -> str:
         """Host, port and database, for messages that must not show credentials."""
@@ -104,7 +115,7 @@ def _parse(raw: str) -> URL:
             # The value is not echoed: `?password=...` is a valid libpq parameter.
             raise DatabaseUrlError(
                 f"DATABASE_URL parameter {name!r} is not supported; remove it, or see the "
-                "README for the parameters this service understands"
+                "connection-string parameters in specs/deploying-on-neon.md"
             )
         if not isinstance(value, str):
             raise DatabaseUrlError(f"DATABASE_URL parameter {name!r} is given more than once")
@@ -114,11 +125,6 @@ def _parse(raw: str) -> URL:
 def _renamed(exc: DatabaseUrlError, variable: str) -> DatabaseUrlError:
     """The same error, naming the variable the URL came from."""
     return DatabaseUrlError(str(exc).replace("DATABASE_URL", variable, 1))
-
-
-def to_async_url(raw: str) -> URL:
-    """Parse, check and normalise a PostgreSQL URL (see `DatabaseTarget.url`)."""
-    return parse_database_url(raw).url
 
 
 def _choice(query: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
@@ -305,8 +311,3 @@ def _translate(raw: str) -> DatabaseTarget:
         pooler_host=is_pooler_host(host),
         notices=tuple(notices),
     )
-
-
-def describe(url: URL) -> str:
-    """A URL fit for logs and error messages: the password is masked."""
-    return url.render_as_string(hide_password=True)

@@ -7,7 +7,7 @@ statements are SQLAlchemy Core over the SQLModel table, compiled once (see `db.d
 
 Todos come back as database records holding exactly `TodoPublic`'s fields: the data was
 validated on the way in and is constrained by the table, so the HTTP layer serializes
-records directly instead of building a pydantic model per row (see `api/json.py`).
+records directly instead of building a pydantic model per row (see `api/responses.py`).
 """
 
 import uuid
@@ -34,12 +34,14 @@ from sqlmodel import SQLModel
 
 from todo_api.db.database import Database, Query
 from todo_api.errors import TodoNotFound
-from todo_api.models import TodoCreate, TodoPatch, TodoPublic, TodoReplace
+from todo_api.models import TodoBase, TodoCreate, TodoPatch, TodoPublic, TodoReplace
 from todo_api.services.cursor import Cursor, SortOrder, decode_cursor
 
 TODOS = SQLModel.metadata.tables["todos"]
 _COLUMNS = TODOS.c
-_WRITABLE = ("title", "description", "is_completed")
+# What a client may write: the fields of `TodoBase`, so a field added to the model is stored
+# by every INSERT and UPDATE below without being listed anywhere else.
+_WRITABLE = tuple(TodoBase.model_fields)
 _LIKE_ESCAPE = "\\"
 # updated_at never moves backwards, even when two writers race for the same row: the later
 # lock holder sees the earlier writer's value and takes the larger of the two.
@@ -53,7 +55,7 @@ TodoRecord = Record
 
 
 @dataclass(frozen=True, slots=True)
-class TodoRecords:
+class TodoRecordPage:
     """One page of a listing; `count` counts every match, on all pages."""
 
     items: list[TodoRecord]
@@ -78,7 +80,8 @@ _DELETE = Query.compile(delete(TODOS).where(*_OWNED).returning(_COLUMNS.id))
 
 @cache
 def _update_query(fields: tuple[str, ...]) -> Query:
-    """UPDATE of exactly `fields` (a PATCH sends any subset; at most 7 variants)."""
+    """UPDATE of exactly `fields` (a PATCH sends any subset, so one variant per subset, each
+    compiled on first use)."""
     values: dict[str, Any] = {name: bindparam(name) for name in fields}
     return Query.compile(
         update(TODOS)
@@ -206,7 +209,7 @@ async def list_todos(
     is_completed: bool | None,
     q: str | None,
     order: SortOrder,
-) -> TodoRecords:
+) -> TodoRecordPage:
     """A page of the user's todos, newest first unless `order` is `asc`."""
     position = decode_cursor(cursor, order) if cursor is not None else None
     query = _list_query(
@@ -231,4 +234,4 @@ async def list_todos(
         items = items[:limit]
         last = items[-1]
         next_cursor = Cursor(created_at=last["created_at"], id=last["id"], order=order).encode()
-    return TodoRecords(items=items, count=total, next_cursor=next_cursor)
+    return TodoRecordPage(items=items, count=total, next_cursor=next_cursor)

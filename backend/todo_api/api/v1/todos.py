@@ -6,10 +6,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, status
 
-from todo_api.api.deps import TodoId, UserId, database
-from todo_api.api.json import JSONResponse, page_response, todo_response
+from todo_api.api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES
+from todo_api.api.parameters import TodoId, UserId, database
+from todo_api.api.responses import JSONResponse, page_response, todo_response
 from todo_api.api.routing import OrjsonRoute
-from todo_api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES
 from todo_api.models import (
     NO_NUL_CHARACTER,
     TodoCreate,
@@ -22,7 +22,7 @@ from todo_api.services import todos as service
 from todo_api.services.cursor import CURSOR_MAX_LENGTH, SortOrder
 from todo_api.services.todos import TodoRecord
 
-# The full prefix here, and the routes added straight to the app's (see todo_api.main):
+# The full prefix here, and the routes added straight to the app's (see register_routes):
 # each level of router nesting costs route matching time on every request.
 router = APIRouter(prefix="/api/v1/users/{user_id}/todos", tags=["todos"], route_class=OrjsonRoute)
 

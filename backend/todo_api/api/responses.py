@@ -16,7 +16,7 @@ import orjson
 from starlette.responses import Response
 
 from todo_api.models import TodoPublic
-from todo_api.services.todos import TodoRecord, TodoRecords
+from todo_api.services.todos import TodoRecord, TodoRecordPage
 
 _FIELDS = tuple(TodoPublic.model_fields)
 
@@ -48,7 +48,7 @@ def todo_response(
     return JSONResponse(_todo(record), status_code=status_code, headers=headers)
 
 
-def page_response(page: TodoRecords) -> JSONResponse:
+def page_response(page: TodoRecordPage) -> JSONResponse:
     """A page of todos, shaped as `TodoPage`."""
     return JSONResponse(
         {

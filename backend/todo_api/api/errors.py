@@ -1,0 +1,249 @@
+"""The one place that turns any failure into the API's JSON error.
+
+Every error body has the same shape, `{"detail": ..., "error_code": ...}`, plus
+`field_errors` for validation, so clients branch on `error_code` and never on prose.
+Services raise the domain exceptions of `todo_api.errors` and know nothing about HTTP;
+the handlers in `EXCEPTION_HANDLERS` are the only code that picks a status for them, and
+`ERROR_RESPONSES` documents them for the OpenAPI document.
+"""
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from todo_api.api.headers import SECURITY_HEADERS
+from todo_api.api.limits import MAX_BODY_BYTES
+from todo_api.db.availability import is_database_unavailable
+from todo_api.errors import DatabaseUnavailable, InvalidInput, TodoNotFound
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 2
+_MAX_BODY_TEXT = f"{MAX_BODY_BYTES // 1024} KiB"
+
+
+class FieldError(BaseModel):
+    """One invalid input: where it was (`body.title`, `query.limit`, `path.user_id`) and why."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response has this shape."""
+
+    detail: str
+    error_code: str
+
+
+class ValidationErrorBody(ErrorBody):
+    """A 422: the request was understood but some input is invalid."""
+
+    field_errors: list[FieldError]
+
+
+# Documented on each route so the OpenAPI document lists every error a client can get.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such todo for this user, or no such route."},
+    422: {"model": ValidationErrorBody, "description": "Invalid path, query or body."},
+    503: {"model": ErrorBody, "description": "The database is unavailable; see Retry-After."},
+}
+BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    413: {"model": ErrorBody, "description": f"The body is larger than {_MAX_BODY_TEXT}."},
+    415: {"model": ErrorBody, "description": "The body is not JSON by its Content-Type."},
+}
+
+
+class ErrorResponse(Response):
+    """A JSON error in the API's shape."""
+
+    media_type = "application/json"
+
+    def __init__(
+        self,
+        status_code: int,
+        error_code: str,
+        detail: str,
+        *,
+        field_errors: Sequence[dict[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"detail": detail, "error_code": error_code}
+        if field_errors is not None:
+            body["field_errors"] = list(field_errors)
+        super().__init__(orjson.dumps(body), status_code=status_code, headers=headers)
+
+
+def validation_error(field_errors: Sequence[dict[str, str]]) -> ErrorResponse:
+    """The 422 every kind of bad input gets, naming each offending field."""
+    return ErrorResponse(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        "VALIDATION_ERROR",
+        "The request is invalid; see field_errors.",
+        field_errors=field_errors,
+    )
+
+
+def not_found(detail: str = "Resource not found.") -> ErrorResponse:
+    """The 404 for a path no route serves, and for what this user cannot see."""
+    return ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", detail)
+
+
+def service_unavailable() -> ErrorResponse:
+    """The 503 for a database that is down, asleep or too slow."""
+    return ErrorResponse(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+        "The database is unavailable; retry shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def unsupported_media_type() -> ErrorResponse:
+    """The 415 for a body that is not declared as JSON."""
+    return ErrorResponse(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Send the body as JSON, with Content-Type: application/json.",
+    )
+
+
+def payload_too_large() -> ErrorResponse:
+    """The 413 for a body over the limit."""
+    return ErrorResponse(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        f"The body is larger than {_MAX_BODY_TEXT}.",
+    )
+
+
+def unauthorized() -> ErrorResponse:
+    """The 401 for an /api request without the configured API key (see `api/security.py`)."""
+    return ErrorResponse(
+        HTTPStatus.UNAUTHORIZED,
+        "UNAUTHORIZED",
+        "Send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _field_name(location: Sequence[str | int]) -> str:
+    """`("body", "title")` becomes `body.title`; a JSON syntax error's offset is dropped."""
+    parts = [str(part) for part in location if not isinstance(part, int)]
+    return ".".join(parts) or "request"
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error["msg"])
+    if error["type"] == "json_invalid":
+        reason = error.get("ctx", {}).get("error")
+        return f"Body is not valid JSON: {reason}" if reason else "Body is not valid JSON"
+    return message
+
+
+async def _on_request_validation_error(_: Request, exc: RequestValidationError) -> Response:
+    return validation_error(
+        [{"field": _field_name(error["loc"]), "message": _message(error)} for error in exc.errors()]
+    )
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette's own `Allow` names only the
+    first matching route's methods (GET for a todo, though PUT, PATCH, DELETE work too)."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+    """Routing and protocol errors raised by Starlette and FastAPI (404, 405, 413, ...)."""
+    if exc.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+        return payload_too_large()
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        return ErrorResponse(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "Method not allowed.",
+            headers={"Allow": _allowed_methods(request)},
+        )
+    if exc.status_code == HTTPStatus.NOT_FOUND:
+        return not_found()
+    try:
+        error_code = HTTPStatus(exc.status_code).name
+    except ValueError:  # a status code outside the standard list
+        error_code = "HTTP_ERROR"
+    return ErrorResponse(exc.status_code, error_code, str(exc.detail), headers=exc.headers)
+
+
+async def _on_todo_not_found(_: Request, __: TodoNotFound) -> Response:
+    return not_found("Todo not found.")
+
+
+async def _on_invalid_input(_: Request, exc: InvalidInput) -> Response:
+    return validation_error([{"field": exc.field, "message": exc.message}])
+
+
+async def _on_database_unavailable(_: Request, exc: DatabaseUnavailable) -> Response:
+    logger.warning("Database not ready: %s", exc)
+    return service_unavailable()
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """Driver and pool failures: an outage is a 503, anything else a bug (500)."""
+    if is_database_unavailable(exc):
+        logger.warning("Database unavailable: %s", type(exc).__name__)
+        return service_unavailable()
+    return await _on_unexpected_error(request, exc)
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
+    """The last resort: log everything, tell the client nothing internal."""
+    logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # This handler runs outside every middleware, so it adds the request id and the
+    # security headers itself.
+    request_id = request.scope.get("state", {}).get("request_id")
+    headers = {**SECURITY_HEADERS, "X-Request-ID": request_id} if request_id else SECURITY_HEADERS
+    return ErrorResponse(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "An unexpected error occurred.",
+        headers=headers,
+    )
+
+
+ExceptionHandler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+
+# Passed to FastAPI(exception_handlers=...) by the app factory. Outages may surface as a
+# driver error, a socket error or a timeout, so all three go through the classifier.
+EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
+    RequestValidationError: _on_request_validation_error,
+    StarletteHTTPException: _on_http_exception,
+    TodoNotFound: _on_todo_not_found,
+    InvalidInput: _on_invalid_input,
+    DatabaseUnavailable: _on_database_unavailable,
+    asyncpg.PostgresError: _on_database_error,
+    asyncpg.InterfaceError: _on_database_error,
+    OSError: _on_database_error,
+    TimeoutError: _on_database_error,
+    Exception: _on_unexpected_error,
+}
