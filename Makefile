@@ -88,8 +88,9 @@ test-external: $(INSTALLED)
 	TEST_APP_DATABASE_URL="$$TEST_PG_SSL_VERIFY_FULL_URL" $(BIN)/pytest $(REROUTED)
 
 # FUZZ_SEED=N replays the schemathesis examples of a run (its seed is printed at the top).
+# Many more examples take longer than the per-test limit of make test, hence their own.
 fuzz: $(INSTALLED)
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest backend/tests/conformance --no-cov
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest backend/tests/conformance --no-cov --timeout=3600
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix backend bench

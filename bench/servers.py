@@ -7,42 +7,28 @@ killing them halfway through a measurement.
 """
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from bench.config import REPO_DIR, Config
-from todo_api.settings import Settings
+from tests.processes import (
+    ApiProcess,
+    ServerFailed,
+    ServerProcess,
+    command_env,
+    free_port,
+    todo_api,
+)
 
-TODO_API = str(Path(sys.executable).parent / "todo-api")
+__all__ = ["Server", "ServerFailed", "migrate", "start_api", "start_reference"]
+
 _STARTUP_SECONDS = 60
 _STOP_SECONDS = 20
-# Every API setting, so that a developer's shell cannot change what is measured (the
-# bench sets what it needs).
-_API_SETTINGS = {name.upper() for name in Settings.model_fields}
 _SPAWNED_WORKER = "spawn_main"  # in the command line of uvicorn's worker processes
-
-
-class ServerFailed(RuntimeError):
-    """A server did not start, or a command it needs failed."""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in _API_SETTINGS}
 
 
 def _children(pid: int) -> list[int]:
@@ -69,37 +55,40 @@ def _cmdline(pid: int) -> str:
 
 @dataclass(slots=True)
 class Server:
-    """A running server process (with uvicorn's workers below it when `workers` > 1)."""
+    """A running server process (with uvicorn's workers below it when `workers` > 1), in a
+    session of its own."""
 
     name: str
-    process: subprocess.Popen[bytes]
-    port: int
+    running: ServerProcess
     workers: int
-    log_path: Path
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.running.base_url
 
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the process itself when it has one worker,
         otherwise its spawned worker children (not the supervisor)."""
+        pid = self.running.process.pid
         if self.workers == 1:
-            return [self.process.pid]
-        return [pid for pid in _children(self.process.pid) if _SPAWNED_WORKER in _cmdline(pid)]
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return [pid]
+        return [child for child in _children(pid) if _SPAWNED_WORKER in _cmdline(child)]
 
     def wait_ready(self, health_path: str) -> None:
-        deadline = time.monotonic() + _STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerFailed(f"{self.name} exited at start-up:\n{self.log_tail()}")
-            if len(self.worker_pids()) == self.workers and _answers(self.url + health_path):
-                return
-            time.sleep(0.2)
-        raise ServerFailed(f"{self.name} did not become ready:\n{self.log_tail()}")
+        """Returns once `health_path` answers 200 and every worker has started; stops the
+        server and raises `ServerFailed` if it exits or takes too long."""
+        try:
+            self.running.wait_until_live(
+                _STARTUP_SECONDS,
+                path=health_path,
+                also=lambda: len(self.worker_pids()) == self.workers,
+            )
+        except ServerFailed as failure:
+            self.stop()
+            raise ServerFailed(f"{self.name} did not become ready: {failure}") from None
+        except BaseException:
+            self.stop()
+            raise
 
     def __enter__(self) -> Self:
         return self
@@ -114,51 +103,16 @@ class Server:
 
     def stop(self) -> None:
         """SIGTERM (uvicorn's graceful shutdown), then SIGKILL to its own process group."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  (http://127.0.0.1)
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _start(
-    config: Config, name: str, command: list[str], env: dict[str, str], workers: int, cwd: Path
-) -> Server:
-    log_path = config.path("logs", f"{name}.log")
-    port = int(env["PORT"])
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603  (our own fixed arguments)
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Server(name=name, process=process, port=port, workers=workers, log_path=log_path)
+        try:
+            self.running.stop(_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.running.kill()
 
 
 def migrate(config: Config, database_url: str) -> None:
     """`todo-api migrate`, as an operator runs it before serving."""
-    env = _clean_env() | {"DATABASE_URL": database_url, "LOG_LEVEL": "warning"}
-    completed = subprocess.run(  # noqa: S603  (our own fixed arguments)
-        [TODO_API, "migrate"],
-        cwd=config.out_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = command_env(DATABASE_URL=database_url, LOG_LEVEL="warning")
+    completed = todo_api("migrate", env=env, cwd=config.out_dir, timeout=None)
     config.path("logs", "migrate.log").write_text(completed.stdout + completed.stderr)
     if completed.returncode != 0:
         raise ServerFailed(f"todo-api migrate failed:\n{completed.stdout}{completed.stderr}")
@@ -173,31 +127,30 @@ def start_api(
     settings: dict[str, str] | None = None,
 ) -> Server:
     """`todo-api serve` with the defaults, except for `settings`."""
-    env = _clean_env() | {
-        "DATABASE_URL": database_url,
-        "LOG_LEVEL": "warning",
-        "HOST": "127.0.0.1",
-        "PORT": str(_free_port()),
-        "WEB_CONCURRENCY": str(workers),
-    }
+    env = command_env(
+        DATABASE_URL=database_url, LOG_LEVEL="warning", WEB_CONCURRENCY=str(workers)
+    ) | (settings or {})
     # In bench/out, where no `.env` file of the checkout can add settings.
-    command = [TODO_API, "serve"]
-    server = _start(config, name, command, env | (settings or {}), workers, config.out_dir)
-    try:
-        server.wait_ready("/health/ready")
-    except BaseException:
-        server.stop()
-        raise
+    running = ApiProcess(
+        "serve",
+        env,
+        config.out_dir,
+        log_path=config.path("logs", f"{name}.log"),
+        own_session=True,
+    )
+    server = Server(name=name, running=running, workers=workers)
+    server.wait_ready("/health/ready")
     return server
 
 
 def start_reference(config: Config, name: str, dsn: str, *, workers: int = 1) -> Server:
     """The reference app under uvicorn, with the same event loop and HTTP parser choice
     (uvicorn's defaults: uvloop and httptools) and log level as the API."""
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "BENCH_REFERENCE_DSN": dsn,
         "BENCH_REFERENCE_POOL": str(config.reference_pool),
+        "PORT": str(port),
     }
     command = [
         sys.executable,
@@ -214,10 +167,14 @@ def start_reference(config: Config, name: str, dsn: str, *, workers: int = 1) ->
         "warning",
     ]
     # In the checkout, whence uvicorn imports `bench.reference.app`.
-    server = _start(config, name, command, env | {"PORT": str(port)}, workers, REPO_DIR)
-    try:
-        server.wait_ready("/health")
-    except BaseException:
-        server.stop()
-        raise
+    running = ServerProcess(
+        command,
+        port=port,
+        env=env,
+        cwd=REPO_DIR,
+        log_path=config.path("logs", f"{name}.log"),
+        own_session=True,
+    )
+    server = Server(name=name, running=running, workers=workers)
+    server.wait_ready("/health")
     return server

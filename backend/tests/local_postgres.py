@@ -22,13 +22,6 @@ _SUPERUSER = "postgres"
 _START_SECONDS = 30
 
 
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now, for a server about to start."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _ephemeral_range() -> range:
     try:
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()

@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # served from this process by install_docs, not from a CDN
         redoc_url=None,
+        redirect_slashes=False,  # a trailing slash is a JSON 404, not a bodyless 307
     )
     register_routes(app, (*v1.routers, health.router))
     install_docs(app)

@@ -17,8 +17,6 @@ LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 _API_KEY = re.compile(r"[\x21-\x7e]{16,256}")
 
 
-
-
 class MissingSetting(RuntimeError):
     """A setting this command needs is not set; the message says what to do."""
 
@@ -114,13 +112,11 @@ class Settings(BaseSettings):
             raise ValueError("API_KEY must be 16 to 256 printable ASCII characters without spaces")
         return value
 
-
     def required_database_url(self) -> str:
         """DATABASE_URL, for the commands that cannot run without one."""
         if self.database_url is None:
             raise MissingSetting(
-                "DATABASE_URL is not set; set it, or use `todo-api run` for the embedded "
-                "database"
+                "DATABASE_URL is not set; set it, or use `todo-api run` for the embedded database"
             )
         return self.database_url.get_secret_value()
 

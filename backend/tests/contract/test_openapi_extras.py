@@ -1,5 +1,7 @@
 """What the OpenAPI document adds to FastAPI's (`todo_api/api/openapi_extras.py`): links
-for generic clients, the title rule as a pattern, and the API key when one is configured."""
+for generic clients, the title rule as a pattern, and the API key when one is configured;
+and what the routes and models add: short operationIds, examples in every schema, and
+bodies that refuse unknown keys."""
 
 import copy
 import json
@@ -36,6 +38,68 @@ def _operation_ids(document: dict[str, Any]) -> dict[str, tuple[str, str]]:
         for path, operations in document["paths"].items()
         for method, operation in operations.items()
     }
+
+
+# Short, stable names for code generators and for links, not FastAPI's, which spell out the
+# function and the path (get_todo_api_v1_users__user_id__todos__todo_id__get).
+OPERATION_IDS = {
+    "createTodo": ("post", "/api/v1/users/{user_id}/todos"),
+    "listTodos": ("get", "/api/v1/users/{user_id}/todos"),
+    "getTodo": ("get", ITEM),
+    "replaceTodo": ("put", ITEM),
+    "patchTodo": ("patch", ITEM),
+    "toggleTodo": ("patch", ITEM + "/complete"),
+    "deleteTodo": ("delete", ITEM),
+    "checkLiveness": ("get", "/health"),
+    "checkReadiness": ("get", "/health/ready"),
+}
+
+
+def test_every_operation_has_its_short_camel_case_operation_id() -> None:
+    operations = [
+        (method, path, operation["operationId"])
+        for path, methods in SNAPSHOT["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+    assert {operation_id: (method, path) for method, path, operation_id in operations} == (
+        OPERATION_IDS
+    )
+    assert len(operations) == len(OPERATION_IDS)  # unique: none is hidden behind another
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", name) for name in OPERATION_IDS)
+
+
+def test_every_property_of_every_schema_has_a_real_example() -> None:
+    """Swagger UI's "Try it out" and ReDoc's samples use them; without, they show strings
+    generated from the patterns, different on every load."""
+    missing = [
+        f"{name}.{field}"
+        for name, schema in SNAPSHOT["components"]["schemas"].items()
+        for field, prop in schema["properties"].items()
+        if not prop.get("examples") and not prop.get("readOnly") and prop.get("type") != "array"
+    ]
+
+    assert missing == []
+    todo = SNAPSHOT["components"]["schemas"]["TodoPublic"]["properties"]
+    assert todo["title"]["examples"] == ["Buy milk"]
+    assert TodoCreate(title=todo["title"]["examples"][0]).title == "Buy milk"
+
+
+@pytest.mark.parametrize("name", ["TodoCreate", "TodoReplace", "TodoPatch"])
+def test_a_body_schema_refuses_unknown_keys_and_marks_the_ignored_ones_read_only(
+    name: str,
+) -> None:
+    schema = SNAPSHOT["components"]["schemas"][name]
+    read_only = {field for field, prop in schema["properties"].items() if prop.get("readOnly")}
+
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) - read_only == {"title", "description", "is_completed"}
+    assert read_only == {"id", "user_id", "created_at", "updated_at"}
+    # Any value is accepted (and ignored), so the schema constrains none.
+    assert all(
+        set(schema["properties"][field]) == {"readOnly", "description"} for field in read_only
+    )
+    assert not set(schema.get("required", [])) & read_only
 
 
 @pytest.mark.parametrize(

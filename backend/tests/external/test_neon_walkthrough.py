@@ -2,7 +2,8 @@
 and direct, `?sslmode=require&channel_binding=require`), pasted verbatim as DATABASE_URL
 and DATABASE_URL_UNPOOLED, pointed at a local PgBouncer (transaction pooling, TLS for
 clients) in front of a local SSL-only PostgreSQL, with pooled mode forced by DB_POOLED
-(a local host name has no `-pooler` in it). Then the README's walkthrough, over HTTP.
+(a local host name has no `-pooler` in it). Then the walkthrough of
+specs/deploying-on-neon.md, over HTTP.
 
 The strings carry no sslrootcert, exactly as Neon's: the test CA reaches the process as
 its trust store (SSL_CERT_FILE, which OpenSSL reads as the system store), as a public CA

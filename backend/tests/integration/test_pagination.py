@@ -8,24 +8,27 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.helpers import assert_validation_error, create_todo, todos_url
+from tests.helpers import (
+    assert_validation_error,
+    create_todo,
+    most_pages,
+    todos_url,
+    walk_pages,
+)
 
 
 async def _walk(
-    client: httpx.AsyncClient, user_id: str, **params: Any
+    client: httpx.AsyncClient, user_id: str, created: int, **params: Any
 ) -> tuple[list[dict[str, Any]], list[int]]:
-    """Follow next_cursor to the end; return every item and each page's count."""
+    """Follow next_cursor to the end, over no more pages than `created` todos can fill;
+    return every item and each page's count."""
     items: list[dict[str, Any]] = []
     counts: list[int] = []
-    cursor = None
-    while True:
-        query = {**params, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get(todos_url(user_id), params=query)).json()
+    max_pages = most_pages(created, params["limit"])
+    async for page in walk_pages(client, user_id, max_pages=max_pages, **params):
         items += page["items"]
         counts.append(page["count"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return items, counts
+    return items, counts
 
 
 @pytest.mark.parametrize("order", ["desc", "asc"])
@@ -34,17 +37,14 @@ async def test_walking_pages_visits_every_item_once_while_items_are_added(
 ) -> None:
     existing = [(await create_todo(client, "alice", title=f"t{i}"))["id"] for i in range(23)]
     seen: list[str] = []
-    cursor = None
     added = 0
-    while True:
-        params = {"limit": 5, "order": order, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get(todos_url("alice"), params=params)).json()
+    # A page of 5 takes in at most the one todo added after the page before it, so the
+    # walk gets through at least 4 of the existing todos a page.
+    max_pages = most_pages(len(existing), 5 - 1)
+    async for page in walk_pages(client, "alice", max_pages=max_pages, limit=5, order=order):
         seen += [item["id"] for item in page["items"]]
         await create_todo(client, "alice", title=f"added while paging {added}")
         added += 1
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
 
     from_before = [todo_id for todo_id in seen if todo_id in existing]
     assert len(seen) == len(set(seen))
@@ -54,8 +54,8 @@ async def test_walking_pages_visits_every_item_once_while_items_are_added(
 async def test_pages_come_in_order_and_count_covers_all_pages(client: httpx.AsyncClient) -> None:
     created = [await create_todo(client, "alice", title=f"t{i}") for i in range(7)]
 
-    newest_first, counts = await _walk(client, "alice", limit=3)
-    oldest_first, _ = await _walk(client, "alice", limit=3, order="asc")
+    newest_first, counts = await _walk(client, "alice", len(created), limit=3)
+    oldest_first, _ = await _walk(client, "alice", len(created), limit=3, order="asc")
 
     assert [t["id"] for t in newest_first] == [t["id"] for t in reversed(created)]
     assert [t["id"] for t in oldest_first] == [t["id"] for t in created]
@@ -67,7 +67,7 @@ async def test_items_created_in_the_same_instant_are_all_listed(
 ) -> None:
     await asyncio.gather(*(create_todo(client, "alice", title=f"c{i}") for i in range(12)))
 
-    items, _ = await _walk(client, "alice", limit=4)
+    items, _ = await _walk(client, "alice", 12, limit=4)
 
     assert len({item["id"] for item in items}) == 12
 
@@ -147,7 +147,7 @@ async def test_filters_combine_with_paging(client: httpx.AsyncClient) -> None:
         await create_todo(client, "alice", title=f"report {i}", is_completed=i % 2 == 0)
     await create_todo(client, "alice", title="other", is_completed=True)
 
-    items, counts = await _walk(client, "alice", limit=2, q="report", is_completed="true")
+    items, counts = await _walk(client, "alice", 6, limit=2, q="report", is_completed="true")
 
     assert sorted(i["title"] for i in items) == ["report 0", "report 2", "report 4"]
     assert set(counts) == {3}

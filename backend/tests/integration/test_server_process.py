@@ -3,6 +3,7 @@
 import asyncio
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy.engine import URL
 
 from tests.conftest import DatabaseFactory, url_string
 from tests.helpers import todo_url, todos_url
-from tests.processes import command_env, todo_api, todo_api_server
+from tests.processes import COMMAND_SECONDS, command_env, todo_api, todo_api_server
 from todo_api.db.migrate import head_revision
 
 
@@ -116,3 +117,23 @@ def test_an_unsupported_database_url_is_refused_by_name(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "'mysql'" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_python_m_todo_api_is_the_same_command(tmp_path: Path) -> None:
+    """`python -m todo_api` (todo_api/__main__.py) runs what the `todo-api` script runs; the
+    rest of the suite starts the script, as an operator does."""
+    env = _command_env(None)
+    script = todo_api("--help", cwd=tmp_path, env=env)
+
+    module = subprocess.run(
+        [sys.executable, "-m", "todo_api", "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_SECONDS,
+        check=False,
+    )
+
+    assert module.returncode == script.returncode == 0, module.stderr
+    assert module.stdout == script.stdout

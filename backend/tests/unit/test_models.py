@@ -162,8 +162,10 @@ def test_patch_rejects_invalid_field(body: dict[str, Any], field: str) -> None:
 def test_patch_schema_requires_no_field() -> None:
     schema = TodoPatch.model_json_schema()
 
+    writable = {name for name, prop in schema["properties"].items() if not prop.get("readOnly")}
+
     assert schema.get("required", []) == []
-    assert set(schema["properties"]) == {"title", "description", "is_completed"}
+    assert writable == {"title", "description", "is_completed"}
 
 
 @pytest.mark.parametrize("field", ["title", "is_completed"])
@@ -184,3 +186,40 @@ def test_patch_schema_description_is_nullable() -> None:
     description = TodoPatch.model_json_schema()["properties"]["description"]
 
     assert {"type": "null"} in description["anyOf"]
+
+
+# --- Keys that are not fields -----------------------------------------------------------
+
+READ_ONLY = {
+    "id": "1b3f3c9e-6a39-4f8e-9a51-6e0f8f1f2b7a",
+    "user_id": "someone-else",
+    "created_at": "2000-01-01T00:00:00Z",
+    "updated_at": 5,
+}
+VALID_BODIES: list[tuple[type[TodoPatch], dict[str, Any]]] = [
+    (TodoCreate, {"title": "t"}),
+    (TodoReplace, {"title": "t", "description": None, "is_completed": True}),
+    (TodoPatch, {"is_completed": True}),
+]
+
+
+@pytest.mark.parametrize(("model", "body"), VALID_BODIES, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("key", ["completed", "done", "titel", "tags"])
+def test_every_body_rejects_a_key_that_is_not_a_field(
+    model: type[TodoPatch], body: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate({**body, key: True})
+
+    assert [(e["type"], e["loc"]) for e in caught.value.errors()] == [("extra_forbidden", (key,))]
+
+
+@pytest.mark.parametrize(("model", "body"), VALID_BODIES, ids=lambda v: getattr(v, "__name__", ""))
+def test_every_body_ignores_the_fields_the_api_returns(
+    model: type[TodoPatch], body: dict[str, Any]
+) -> None:
+    """With any value: they are dropped unread, so they never reach the SQL."""
+    with_read_only = model.model_validate({**body, **READ_ONLY})
+
+    assert with_read_only.model_dump() == model.model_validate(body).model_dump()
+    assert not set(with_read_only.model_dump()) & set(READ_ONLY)

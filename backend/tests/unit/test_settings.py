@@ -1,4 +1,5 @@
-"""Settings: parsing of the operator-facing forms, bounds, and the secret DATABASE_URL."""
+"""Settings: parsing of the operator-facing forms, bounds, and the secrets (DATABASE_URL,
+API_KEY)."""
 
 from collections.abc import Callable
 
@@ -8,6 +9,7 @@ from pydantic import SecretStr, ValidationError
 from todo_api.settings import Settings
 
 PASSWORD = "Sup3r-s3cr3t"
+API_KEY = "unit-test-key-0123456789"
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +150,40 @@ def test_auto_is_not_a_way_to_unset_a_secret(name: str, monkeypatch: pytest.Monk
             Settings(_env_file=None)
     else:
         assert Settings(_env_file=None).database_url_unpooled is not None
+
+
+# --- API_KEY setting --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("short", id="too-short"),
+        pytest.param("x" * 257, id="too-long"),
+        pytest.param("has a space in it here", id="space"),
+        pytest.param("clé-0123456789abcdef", id="non-ascii"),
+        pytest.param("tab\there-0123456789", id="control"),
+    ],
+)
+def test_an_unusable_api_key_stops_start_up_without_echoing_it(value: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(_env_file=None, api_key=value)
+
+    assert "API_KEY must be 16 to 256 printable ASCII characters" in str(raised.value)
+    assert value not in str(raised.value)
+
+
+def test_an_empty_api_key_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEY", "")
+
+    assert Settings(_env_file=None).api_key is None
+
+
+def test_the_api_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEY", API_KEY)
+
+    settings = Settings(_env_file=None)
+
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == API_KEY
+    assert API_KEY not in repr(settings)

@@ -6,8 +6,14 @@ ships both bundles) and are served under `/docs/static/`. The pages carry no inl
 so their Content-Security-Policy forbids inline code: the Swagger UI start-up code is served
 as a script of its own (`/docs/swagger-init.js`), and ReDoc's run-time styles carry a
 per-response nonce.
+
+ReDoc's bundle is served as `/docs/redoc.js`, with the one thing in it that leaves the
+machine replaced: the Redocly logo in its footer, an image on the vendor's CDN, which the
+policy would block (an error in the browser's console on every load).
 """
 
+import functools
+import hashlib
 import secrets
 from html import escape
 from pathlib import Path
@@ -22,7 +28,11 @@ REDOC_URL = "/redoc"
 STATIC_URL = "/docs/static"
 SWAGGER_INIT_URL = "/docs/swagger-init.js"
 REDOC_INIT_URL = "/docs/redoc-init.js"
+REDOC_BUNDLE_URL = "/docs/redoc.js"
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
+# The logo ReDoc's footer loads from its vendor, and the empty image that replaces it.
+REDOCLY_LOGO_URL = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+BLANK_IMAGE_URL = "data:image/svg+xml,%3Csvg%20xmlns='http://www.w3.org/2000/svg'/%3E"
 
 
 def content_security_policy(style_src: str = "'self'", *extra: str) -> str:
@@ -60,8 +70,7 @@ REDOC_BUNDLE_STYLE_HASHES = (
 def redoc_content_security_policy(nonce: str) -> str:
     """ReDoc inserts <style> elements at run time (styled-components). They carry the page's
     nonce, which `redoc-init.js` hands to ReDoc, so no other inline style runs. Its search
-    index runs in a `blob:` worker. (The Redocly logo it links from a CDN is blocked, and
-    the page hides it.)"""
+    index runs in a `blob:` worker."""
     return content_security_policy(
         f"'self' 'nonce-{nonce}' {' '.join(REDOC_BUNDLE_STYLE_HASHES)}", "worker-src blob:"
     )
@@ -129,11 +138,28 @@ _REDOC_PAGE = """\
 <body>
 <noscript>ReDoc needs JavaScript.</noscript>
 <div id="redoc" data-spec-url="{root}{openapi_url}" data-nonce="{nonce}"></div>
-<script src="{root}{static}/redoc.standalone.js"></script>
+<script src="{root}{redoc_bundle}"></script>
 <script src="{root}{redoc_init}"></script>
 </body>
 </html>
 """
+
+
+@functools.cache
+def redoc_bundle() -> bytes:
+    """The ReDoc bundle with its footer logo replaced by an empty image (the `img-src`
+    policy allows `data:`). A ReDoc release that moves the logo fails here, loudly, rather
+    than in a browser's console."""
+    source = (ASSETS / "redoc.standalone.js").read_text(encoding="utf-8")
+    logo = f'"{REDOCLY_LOGO_URL}"'
+    if source.count(logo) != 1:
+        raise RuntimeError(f"the ReDoc bundle no longer loads its logo from {REDOCLY_LOGO_URL}")
+    return source.replace(logo, f'"{BLANK_IMAGE_URL}"').encode()
+
+
+@functools.cache
+def _redoc_bundle_etag() -> str:
+    return f'"{hashlib.sha256(redoc_bundle()).hexdigest()[:32]}"'
 
 
 def _page(template: str, app: FastAPI, request: Request, csp: str, nonce: str = "") -> HTMLResponse:
@@ -143,6 +169,7 @@ def _page(template: str, app: FastAPI, request: Request, csp: str, nonce: str = 
         static=STATIC_URL,
         init=SWAGGER_INIT_URL,
         redoc_init=REDOC_INIT_URL,
+        redoc_bundle=REDOC_BUNDLE_URL,
         openapi_url=escape(app.openapi_url or ""),
         nonce=nonce,
     )
@@ -165,6 +192,15 @@ def install_docs(app: FastAPI) -> None:
     @app.get(REDOC_INIT_URL, include_in_schema=False)
     async def redoc_init() -> Response:
         return Response(REDOC_INIT_JS, media_type="text/javascript")
+
+    @app.get(REDOC_BUNDLE_URL, include_in_schema=False)
+    async def redoc_script(request: Request) -> Response:
+        # Revalidated on each load, like the static assets: a new ReDoc shows up at once.
+        etag = _redoc_bundle_etag()
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(redoc_bundle(), media_type="text/javascript", headers=headers)
 
     @app.get(REDOC_URL, include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:

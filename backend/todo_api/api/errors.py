@@ -7,6 +7,7 @@ the handlers in `EXCEPTION_HANDLERS` are the only code that picks a status for t
 `ERROR_RESPONSES` documents them for the OpenAPI document.
 """
 
+import difflib
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
@@ -17,7 +18,7 @@ import orjson
 from fastapi import Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -25,44 +26,37 @@ from todo_api.api.headers import SECURITY_HEADERS
 from todo_api.api.limits import MAX_BODY_BYTES
 from todo_api.db.availability import is_database_unavailable
 from todo_api.errors import DatabaseUnavailable, InvalidInput, TodoNotFound
+from todo_api.models import EXAMPLE_TITLE, EXAMPLE_TODO_ID, TodoBase
+from todo_api.services.cursor import NOT_A_CURSOR
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
+TODO_NOT_FOUND = "Todo not found."
+BLANK_TITLE = "title must not be blank"
 _MAX_BODY_TEXT = f"{MAX_BODY_BYTES // 1024} KiB"
 
 
 class FieldError(BaseModel):
     """One invalid input: where it was (`body.title`, `query.limit`, `path.user_id`) and why."""
 
-    field: str
-    message: str
+    field: str = Field(examples=["body.title"])
+    message: str = Field(examples=[BLANK_TITLE])
 
 
 class ErrorBody(BaseModel):
     """Every error response has this shape."""
 
-    detail: str
-    error_code: str
+    detail: str = Field(examples=[TODO_NOT_FOUND])
+    error_code: str = Field(examples=["NOT_FOUND"])
 
 
 class ValidationErrorBody(ErrorBody):
     """A 422: the request was understood but some input is invalid."""
 
+    detail: str = Field(examples=["The request is invalid; see field_errors."])
+    error_code: str = Field(examples=["VALIDATION_ERROR"])
     field_errors: list[FieldError]
-
-
-# Documented on each route so the OpenAPI document lists every error a client can get.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No such todo for this user, or no such route."},
-    422: {"model": ValidationErrorBody, "description": "Invalid path, query or body."},
-    503: {"model": ErrorBody, "description": "The database is unavailable; see Retry-After."},
-}
-BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
-    413: {"model": ErrorBody, "description": f"The body is larger than {_MAX_BODY_TEXT}."},
-    415: {"model": ErrorBody, "description": "The body is not JSON by its Content-Type."},
-}
 
 
 class ErrorResponse(Response):
@@ -144,17 +138,135 @@ def _field_name(location: Sequence[str | int]) -> str:
     return ".".join(parts) or "request"
 
 
-def _message(error: dict[str, Any]) -> str:
-    message = str(error["msg"])
-    if error["type"] == "json_invalid":
-        reason = error.get("ctx", {}).get("error")
+# --- What a 422 says --------------------------------------------------------------------
+# Pydantic's checks stay as they are: their constraints (patterns, lengths, bounds) are what
+# the OpenAPI document shows and schemathesis generates from. Only the wording is ours: each
+# error becomes one sentence, by its type and, where one input needs its own, by its place.
+# The sentences name the input as the client sent it (`title`, `limit`), never a pattern.
+
+_NUL = "\x00"
+_WRITABLE = tuple(TodoBase.model_fields)
+_THE_FIELDS = f"The fields are {', '.join(_WRITABLE[:-1])} and {_WRITABLE[-1]}."
+_EXAMPLE_BODY = f'{{"title": "{EXAMPLE_TITLE}"}}'
+_SHORTEST_HINT = 3  # an unknown key this short (`d`, `is`) suggests no field
+_A_CURSOR = NOT_A_CURSOR
+
+# By pydantic's error type, for any input: templates, filled with `name` and the error's
+# context (`max_length`, `ge`, ...).
+_BY_TYPE: dict[str, str] = {
+    "missing": "{name} is required",
+    "string_type": "{name} must be a string",
+    "string_too_short": "{name} must not be empty",
+    "string_too_long": "{name} must be at most {max_length} characters",
+    "bool_type": "{name} must be a JSON boolean: true or false, without quotes",
+    "bool_parsing": "{name} must be true or false",
+    "int_type": "{name} must be a whole number",
+    "int_parsing": "{name} must be a whole number",
+    "int_from_float": "{name} must be a whole number",
+    "greater_than_equal": "{name} must be at least {ge}",
+    "less_than_equal": "{name} must be at most {le}",
+    "uuid_type": f"{{name}} must be a UUID, such as {EXAMPLE_TODO_ID}",
+    "uuid_parsing": f"{{name}} must be a UUID, such as {EXAMPLE_TODO_ID}",
+    "literal_error": "{name} must be {expected}",
+}
+# Where one input needs a sentence of its own, by its place and the error type: as is.
+_BY_FIELD: dict[tuple[str, str], str] = {
+    ("body", "missing"): f"A body is required: a JSON object such as {_EXAMPLE_BODY}.",
+    ("body", "model_attributes_type"): f"The body must be a JSON object, such as {_EXAMPLE_BODY}.",
+    ("body.title", "string_too_short"): BLANK_TITLE,
+    ("body.title", "string_pattern_mismatch"): BLANK_TITLE,
+    ("body.description", "missing"): "description is required (null clears it)",
+    ("body.description", "string_type"): "description must be a string or null",
+    ("path.user_id", "string_pattern_mismatch"): (
+        "user_id may contain only letters, digits and . _ - ~ : @ | +"
+    ),
+    ("query.cursor", "string_pattern_mismatch"): _A_CURSOR,
+    ("query.cursor", "string_too_long"): _A_CURSOR,
+}
+
+
+def _unknown_field(name: str) -> str:
+    """A key that is not a field, with the field it most likely meant (`completed`)."""
+    # A misspelling (`tilte`), or a shortening such as `desc`.
+    close = difflib.get_close_matches(name, _WRITABLE, n=1, cutoff=0.6) or [
+        field for field in _WRITABLE if len(name) >= _SHORTEST_HINT and name in field
+    ]
+    hint = f"; did you mean {close[0]}?" if close else "."
+    return f"{name} is not a field{hint} {_THE_FIELDS}"
+
+
+def _by_input(field: str, name: str, kind: str, value: object) -> str | None:
+    """The sentences that depend on what was sent, not only on which check failed."""
+    if value is None and kind.endswith("_type") and field != "body":
+        return f"{name} must not be null"
+    if kind == "string_pattern_mismatch" and isinstance(value, str):
+        if _NUL in value:
+            return f"{name} must not contain the NUL character (U+0000)"
+        if field == "path.user_id" and not value.strip("."):
+            return "user_id must not be only dots"
+    return None
+
+
+def validation_message(field: str, error: Mapping[str, Any]) -> str:
+    """The sentence for one of pydantic's errors about the input at `field` (`body.title`)."""
+    kind: str = error["type"]
+    name = field.rsplit(".", 1)[-1]
+    context: dict[str, Any] = error.get("ctx") or {}
+    if kind == "json_invalid":
+        reason = context.get("error")
         return f"Body is not valid JSON: {reason}" if reason else "Body is not valid JSON"
-    return message
+    if kind == "extra_forbidden":
+        return _unknown_field(name)
+    message = _by_input(field, name, kind, error.get("input")) or _BY_FIELD.get((field, kind))
+    if message is not None:
+        return message
+    template = _BY_TYPE.get(kind)
+    if template is None:  # a check with no sentence yet: pydantic's own words, named
+        return f"{name}: {error['msg']}"
+    if kind == "literal_error":  # "'asc' or 'desc'"
+        context = {**context, "expected": str(context.get("expected", "")).replace("'", "")}
+    return template.format(name=name, **context)
+
+
+def _documented(model: type[ErrorBody], description: str, example: ErrorResponse) -> dict[str, Any]:
+    """An error response as the OpenAPI document shows it: its example is a real response."""
+    return {
+        "model": model,
+        "description": description,
+        "content": {"application/json": {"example": orjson.loads(bytes(example.body))}},
+    }
+
+
+# Documented on each route so the OpenAPI document lists every error a client can get.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: _documented(
+        ErrorBody, "No such todo for this user, or no such route.", not_found(TODO_NOT_FOUND)
+    ),
+    422: _documented(
+        ValidationErrorBody,
+        "Invalid path, query or body.",
+        validation_error([{"field": "body.title", "message": BLANK_TITLE}]),
+    ),
+    503: _documented(
+        ErrorBody, "The database is unavailable; see Retry-After.", service_unavailable()
+    ),
+}
+BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    413: _documented(ErrorBody, f"The body is larger than {_MAX_BODY_TEXT}.", payload_too_large()),
+    415: _documented(
+        ErrorBody, "The body is not JSON by its Content-Type.", unsupported_media_type()
+    ),
+}
 
 
 async def _on_request_validation_error(_: Request, exc: RequestValidationError) -> Response:
     return validation_error(
-        [{"field": _field_name(error["loc"]), "message": _message(error)} for error in exc.errors()]
+        [
+            {"field": field, "message": validation_message(field, error)}
+            for error in exc.errors()
+            for field in (_field_name(error["loc"]),)
+        ]
     )
 
 
@@ -175,6 +287,20 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+# No path of the API ends with a slash, and one that does is not redirected (a bare 307
+# that curl shows as nothing, and that a client may not follow with its body): it is a
+# 404 like any unknown path, which says why when the path without the slash exists.
+TRAILING_SLASH_DETAIL = "Resource not found. Remove the trailing slash: no path here ends with one."
+
+
+def _is_a_route_but_for_the_slash(request: Request) -> bool:
+    path: str = request.scope["path"]
+    if path == "/" or not path.endswith("/"):
+        return False
+    scope = {**request.scope, "path": path.rstrip("/")}
+    return any(route.matches(scope)[0] != Match.NONE for route in request.app.routes)
+
+
 async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
     """Routing and protocol errors raised by Starlette and FastAPI (404, 405, 413, ...)."""
     if exc.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
@@ -187,6 +313,8 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> R
             headers={"Allow": _allowed_methods(request)},
         )
     if exc.status_code == HTTPStatus.NOT_FOUND:
+        if _is_a_route_but_for_the_slash(request):
+            return not_found(TRAILING_SLASH_DETAIL)
         return not_found()
     try:
         error_code = HTTPStatus(exc.status_code).name
@@ -196,7 +324,7 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> R
 
 
 async def _on_todo_not_found(_: Request, __: TodoNotFound) -> Response:
-    return not_found("Todo not found.")
+    return not_found(TODO_NOT_FOUND)
 
 
 async def _on_invalid_input(_: Request, exc: InvalidInput) -> Response:

@@ -1,7 +1,7 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from todo_api.api.errors import ErrorBody
 from todo_api.api.parameters import database
@@ -13,10 +13,10 @@ router = APIRouter(prefix="/health", tags=["health"])
 class HealthStatus(BaseModel):
     """The probe passed."""
 
-    status: str
+    status: str = Field(examples=["ok", "ready"])
 
 
-@router.get("", summary="Liveness")
+@router.get("", summary="Liveness", operation_id="checkLiveness")
 async def live() -> HealthStatus:
     """200 while the process runs; never touches the database, so a database outage does
     not get healthy API processes restarted."""
@@ -26,6 +26,7 @@ async def live() -> HealthStatus:
 @router.get(
     "/ready",
     summary="Readiness",
+    operation_id="checkReadiness",
     responses={503: {"model": ErrorBody, "description": "Database down or not migrated."}},
 )
 async def ready(request: Request) -> HealthStatus:

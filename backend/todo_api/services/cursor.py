@@ -18,6 +18,8 @@ SortOrder = Literal["asc", "desc"]
 CURSOR_MAX_LENGTH = 128  # a real cursor is about 60 characters
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIELD = "query.cursor"
+# Also what a cursor of the wrong shape is told before it reaches the service.
+NOT_A_CURSOR = "cursor must be the next_cursor of a previous page"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +48,7 @@ def decode_cursor(token: str, order: SortOrder) -> Cursor:
         created_at = _EPOCH + timedelta(microseconds=int(micros))
         cursor = Cursor(created_at=created_at, id=uuid.UUID(hex=todo_id), order=order)
     except (ValueError, OverflowError, binascii.Error):
-        raise InvalidInput(
-            _FIELD, "Invalid cursor; pass next_cursor from a previous page."
-        ) from None
+        raise InvalidInput(_FIELD, NOT_A_CURSOR) from None
     if cursor_order != order:
         raise InvalidInput(_FIELD, f"This cursor was issued for order={cursor_order}.")
     return cursor

@@ -6,7 +6,6 @@ dropped on the way to the table."""
 
 import pytest
 
-from todo_api.db.database import Query
 from todo_api.models import TodoBase, TodoCreate, TodoPatch, TodoReplace
 from todo_api.services import todos
 
@@ -30,11 +29,3 @@ def test_create_inserts_every_writable_field() -> None:
 def test_replace_updates_every_writable_field() -> None:
     statement = todos._update_query(tuple(TodoBase.model_fields))
     assert set(statement.parameters) >= WRITABLE
-
-
-def test_a_value_the_statement_has_no_parameter_for_is_an_error_not_dropped() -> None:
-    query = Query(sql="SELECT $1", parameters=("title",))
-
-    with pytest.raises(TypeError, match="no_such_column"):
-        query.arguments({"title": "t", "no_such_column": "lost"})
-    assert query.arguments({"title": "t"}) == ["t"]

@@ -42,6 +42,7 @@ def _todo_location(todo: TodoRecord) -> str:
     response_model=TodoPublic,
     responses=BODY_ERROR_RESPONSES,
     summary="Create a todo",
+    operation_id="createTodo",
 )
 async def create_todo(request: Request, user_id: UserId, data: TodoCreate) -> JSONResponse:
     """Creates a todo for `user_id`; the `Location` header is its URL."""
@@ -51,7 +52,13 @@ async def create_todo(request: Request, user_id: UserId, data: TodoCreate) -> JS
     )
 
 
-@router.get("", response_model=TodoPage, responses=ERROR_RESPONSES, summary="List todos")
+@router.get(
+    "",
+    response_model=TodoPage,
+    responses=ERROR_RESPONSES,
+    summary="List todos",
+    operation_id="listTodos",
+)
 async def list_todos(
     request: Request,
     user_id: UserId,
@@ -93,7 +100,11 @@ async def list_todos(
 
 
 @router.get(
-    "/{todo_id}", response_model=TodoPublic, responses=ERROR_RESPONSES, summary="Get a todo"
+    "/{todo_id}",
+    response_model=TodoPublic,
+    responses=ERROR_RESPONSES,
+    summary="Get a todo",
+    operation_id="getTodo",
 )
 async def get_todo(request: Request, user_id: UserId, todo_id: TodoId) -> JSONResponse:
     """One todo of `user_id`'s."""
@@ -105,6 +116,7 @@ async def get_todo(request: Request, user_id: UserId, todo_id: TodoId) -> JSONRe
     response_model=TodoPublic,
     responses=BODY_ERROR_RESPONSES,
     summary="Replace a todo",
+    operation_id="replaceTodo",
 )
 async def replace_todo(
     request: Request, user_id: UserId, todo_id: TodoId, data: TodoReplace
@@ -118,6 +130,7 @@ async def replace_todo(
     response_model=TodoPublic,
     responses=BODY_ERROR_RESPONSES,
     summary="Update some fields",
+    operation_id="patchTodo",
 )
 async def patch_todo(
     request: Request, user_id: UserId, todo_id: TodoId, changes: TodoPatch
@@ -131,6 +144,7 @@ async def patch_todo(
     response_model=TodoPublic,
     responses=ERROR_RESPONSES,
     summary="Toggle completion",
+    operation_id="toggleTodo",
 )
 async def toggle_completed(request: Request, user_id: UserId, todo_id: TodoId) -> JSONResponse:
     """Flips `is_completed`: open becomes completed and completed becomes open."""
@@ -142,6 +156,7 @@ async def toggle_completed(request: Request, user_id: UserId, todo_id: TodoId) -
     status_code=status.HTTP_204_NO_CONTENT,
     responses=ERROR_RESPONSES,
     summary="Delete a todo",
+    operation_id="deleteTodo",
 )
 async def delete_todo(request: Request, user_id: UserId, todo_id: TodoId) -> None:
     """Deletes the todo for good."""

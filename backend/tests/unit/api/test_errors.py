@@ -1,7 +1,6 @@
-"""The API's JSON error format: the response class, each handler, and the errors the real app
-gives without a database (routing, protocol and body rules)."""
+"""The API's JSON error format (api/errors.py): the response class, each handler, and the
+errors the real app gives without a database for what no route serves."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
@@ -22,9 +21,6 @@ from todo_api.api.errors import (
     validation_error,
 )
 from todo_api.errors import DatabaseUnavailable, InvalidInput, TodoNotFound
-
-TODOS = "/api/v1/users/alice/todos"
-MAX_BODY = 64 * 1024
 
 
 def _json(response: ErrorResponse) -> Any:
@@ -208,16 +204,6 @@ async def test_json_syntax_error_message_says_body_is_not_json() -> None:
 # --- The real app, without a database ---------------------------------------------------
 
 
-async def _chunks(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]
-
-
-def _unterminated_json(length: int) -> bytes:
-    """Invalid JSON of exactly `length` bytes: a 422 if read, a 413 if too long to read."""
-    return b"[" + b" " * (length - 1)
-
-
 async def test_unknown_route_is_404_not_found(offline_client: httpx.AsyncClient) -> None:
     response = await offline_client.get("/no/such/route")
 
@@ -229,46 +215,3 @@ async def test_wrong_method_is_405_with_allow(offline_client: httpx.AsyncClient)
 
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert response.headers["allow"] == "GET"
-
-
-async def test_non_json_body_is_415(offline_client: httpx.AsyncClient) -> None:
-    response = await offline_client.post(
-        TODOS, content=b"title=x", headers={"content-type": "text/plain"}
-    )
-
-    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
-
-
-@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_body_over_64_kib_is_413(offline_client: httpx.AsyncClient, chunked: bool) -> None:
-    body = _unterminated_json(MAX_BODY + 1)
-
-    response = await offline_client.post(
-        TODOS,
-        content=_chunks(body) if chunked else body,
-        headers={"content-type": "application/json"},
-    )
-
-    assert_error(response, 413, "PAYLOAD_TOO_LARGE")
-
-
-@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_body_of_exactly_64_kib_is_read(
-    offline_client: httpx.AsyncClient, chunked: bool
-) -> None:
-    body = _unterminated_json(MAX_BODY)
-
-    response = await offline_client.post(
-        TODOS,
-        content=_chunks(body) if chunked else body,
-        headers={"content-type": "application/json"},
-    )
-
-    assert_validation_error(response, "body")
-
-
-async def test_liveness_is_200_without_a_database(offline_client: httpx.AsyncClient) -> None:
-    response = await offline_client.get("/health")
-
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}

@@ -119,3 +119,30 @@ async def test_behind_a_path_prefix_the_pages_name_their_assets_with_it(
         "/todo/docs/swagger-init.js",
     ]
     assert 'data-openapi-url="/todo/openapi.json"' in response.text
+
+
+async def test_redoc_is_served_without_its_vendor_logo(offline_client: httpx.AsyncClient) -> None:
+    """The bundle as shipped loads its footer logo from a CDN, which the policy blocks (a
+    console error on every load); the served bundle shows an empty image instead."""
+    shipped = (ASSETS / "redoc.standalone.js").read_text()
+    served = await offline_client.get("/docs/redoc.js")
+
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "https://cdn.redoc.ly/" in shipped
+    assert "https://cdn.redoc.ly/" not in served.text
+    assert served.text.count('"data:image/svg+xml,') == shipped.count('"data:image/svg+xml,') + 1
+    assert len(served.text) - len(shipped) < 100  # nothing else changed
+
+
+async def test_the_redoc_bundle_is_revalidated_by_its_etag(
+    offline_client: httpx.AsyncClient,
+) -> None:
+    first = await offline_client.get("/docs/redoc.js")
+    again = await offline_client.get(
+        "/docs/redoc.js", headers={"if-none-match": first.headers["etag"]}
+    )
+
+    assert first.headers["cache-control"] == "no-cache"
+    assert again.status_code == 304
+    assert again.content == b""

@@ -1,26 +1,142 @@
-"""The libpq-to-asyncpg translation table: what each connection-string parameter becomes,
-what cannot be honoured (a start-up error naming it), and how the pool is configured for
-direct and pooled (PgBouncer, Neon `-pooler`) endpoints."""
+"""DATABASE_URL (db/url.py): accepted schemes, and the libpq-to-asyncpg translation
+table: what each connection-string parameter becomes, what cannot be honoured (a start-up
+error naming it), and no password in any error."""
 
-import logging
 import ssl
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import URL
 
-from todo_api.db.database import APPLICATION_NAME, create_database, pool_options
-from todo_api.db.migrate import migration_connect_args
+from tests.unit.db.connection_strings import BASE, NEON_DIRECT, NEON_POOLED, PASSWORD
 from todo_api.db.url import DatabaseUrlError, is_pooler_host, parse_database_url
-from todo_api.settings import Settings
 
-PASSWORD = "Sup3r-s3cr3t"
-NEON_POOLED = (
-    f"postgresql://alex:{PASSWORD}@ep-cool-name-123456-pooler.eu-central-1.aws.neon.tech"
-    "/neondb?sslmode=require&channel_binding=require"
+
+def to_async_url(raw: str) -> URL:
+    return parse_database_url(raw).url
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+asyncpg"])
+def test_accepted_scheme_is_normalised_to_asyncpg(scheme: str) -> None:
+    url = to_async_url(f"{scheme}://alice:{PASSWORD}@db.example:5433/todos")
+
+    assert url.drivername == "postgresql+asyncpg"
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+asyncpg"])
+def test_normalising_keeps_credentials_host_port_and_database(scheme: str) -> None:
+    url = to_async_url(f"{scheme}://alice:{PASSWORD}@db.example:5433/todos")
+
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "alice",
+        PASSWORD,
+        "db.example",
+        5433,
+        "todos",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "scheme"),
+    [
+        pytest.param(f"mysql://alice:{PASSWORD}@db.example/todos", "mysql", id="mysql"),
+        pytest.param(
+            f"mysql+aiomysql://alice:{PASSWORD}@db/todos", "mysql+aiomysql", id="aiomysql"
+        ),
+        pytest.param("sqlite:///todos.db", "sqlite", id="sqlite"),
+        pytest.param(
+            f"sqlite+aiosqlite://alice:{PASSWORD}@/x.db", "sqlite+aiosqlite", id="aiosqlite"
+        ),
+        pytest.param(
+            f"postgresql+psycopg://alice:{PASSWORD}@db/todos", "postgresql+psycopg", id="psycopg"
+        ),
+    ],
 )
-NEON_DIRECT = NEON_POOLED.replace("-pooler", "")
-BASE = f"postgresql://alice:{PASSWORD}@db.example:5433/todos"
+def test_other_scheme_is_refused_by_name(raw: str, scheme: str) -> None:
+    with pytest.raises(DatabaseUrlError) as caught:
+        to_async_url(raw)
+
+    assert repr(scheme) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(f"mysql://alice:{PASSWORD}@db.example/todos", id="mysql"),
+        pytest.param(f"sqlite://alice:{PASSWORD}@/todos.db", id="sqlite"),
+        pytest.param("garbage", id="garbage"),
+        pytest.param("", id="empty"),
+        pytest.param(f"alice:{PASSWORD}@db.example/todos", id="no-scheme"),
+        pytest.param(f"://alice:{PASSWORD}@db.example/todos", id="empty-scheme"),
+        pytest.param(f"postgresql://alice:{PASSWORD}@db.example:port/todos", id="non-numeric-port"),
+        pytest.param(
+            # A password with an unescaped `@` and `:`, as pasted from a password manager.
+            "postgresql://alice:p@ss:Sup3r-s3cr3t@db.example/todos",
+            id="unescaped-at-in-password",
+        ),
+    ],
+)
+def test_unusable_url_raises_database_url_error_without_the_password(raw: str) -> None:
+    with pytest.raises(DatabaseUrlError) as caught:
+        to_async_url(raw)
+
+    assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "mode", ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+)
+def test_libpq_sslmode_is_kept_in_the_normalised_url(mode: str) -> None:
+    url = to_async_url(f"postgresql://alice:{PASSWORD}@db.example/todos?sslmode={mode}")
+
+    assert dict(url.query) == {"sslmode": mode}
+
+
+def test_unknown_sslmode_is_refused_by_name() -> None:
+    with pytest.raises(DatabaseUrlError, match="sslmode"):
+        to_async_url("postgresql://alice@db.example/todos?sslmode=sometimes")
+
+
+def test_host_naming_a_socket_directory_passes_through() -> None:
+    url = to_async_url("postgresql://alice@/todos?host=/var/run/postgresql")
+
+    assert dict(url.query) == {"host": "/var/run/postgresql"}
+
+
+def test_port_parameter_passes_through() -> None:
+    url = to_async_url("postgresql://alice@/todos?host=/run/postgresql&port=5433")
+
+    assert dict(url.query) == {"host": "/run/postgresql", "port": "5433"}
+
+
+@pytest.mark.parametrize(
+    "name", ["sslcert", "sslkey", "target_session_attrs", "gssencmode", "keepalives", "dbname"]
+)
+def test_unknown_parameter_is_refused_by_name(name: str) -> None:
+    with pytest.raises(DatabaseUrlError) as caught:
+        to_async_url(f"postgresql://alice@db.example/todos?{name}=x")
+
+    assert repr(name) in str(caught.value)
+
+
+def test_password_query_parameter_is_refused_without_echoing_it() -> None:
+    with pytest.raises(DatabaseUrlError) as caught:
+        to_async_url(f"postgresql://alice@db.example/todos?password={PASSWORD}")
+
+    assert PASSWORD not in str(caught.value)
+
+
+def test_describe_masks_the_password() -> None:
+    target = parse_database_url(
+        f"postgresql://alice:{PASSWORD}@db.example:5433/todos?sslmode=require"
+    )
+
+    described = target.describe()
+
+    assert PASSWORD not in described
+    assert described == "postgresql+asyncpg://alice:***@db.example:5433/todos?sslmode=require"
+
 
 # A self-signed CA certificate (public part only), standing in for an sslrootcert file.
 TEST_CA = """-----BEGIN CERTIFICATE-----
@@ -56,10 +172,6 @@ def _context(raw: str) -> ssl.SSLContext:
 
 def _trusted_subjects(context: ssl.SSLContext) -> list[str]:
     return [str(cert["subject"]) for cert in context.get_ca_certs()]
-
-
-def settings(**overrides: Any) -> Settings:
-    return Settings(_env_file=None, database_url=None, **overrides)
 
 
 # --- A Neon string, verbatim ----------------------------------------------------------
@@ -343,87 +455,3 @@ def test_location_names_host_port_and_database_but_no_credentials() -> None:
     assert location == (
         "database 'neondb' on ep-cool-name-123456-pooler.eu-central-1.aws.neon.tech:5432"
     )
-
-
-# --- The pool: direct and pooled mode -----------------------------------------------------
-
-
-def test_direct_mode_caches_statements_and_sets_statement_timeout_on_the_server() -> None:
-    options = pool_options(parse_database_url(NEON_DIRECT), settings(db_statement_timeout=2.5))
-
-    assert not options.pooled
-    assert options.statement_cache_size > 0
-    assert options.connect_kwargs["server_settings"] == {
-        "application_name": APPLICATION_NAME,
-        "statement_timeout": "2500",
-    }
-    assert options.connect_kwargs["command_timeout"] == 2.5
-
-
-def test_pooled_mode_is_detected_from_the_host() -> None:
-    options = pool_options(parse_database_url(NEON_POOLED), settings(db_statement_timeout=2.5))
-
-    assert options.pooled
-    # No named statements to go missing, and no startup parameter a pooler rejects; the
-    # statement timeout is the client's.
-    assert options.statement_cache_size == 0
-    assert options.connect_kwargs["server_settings"] == {"application_name": APPLICATION_NAME}
-    assert options.connect_kwargs["command_timeout"] == 2.5
-
-
-@pytest.mark.parametrize(
-    ("raw", "setting", "pooled"),
-    [(NEON_DIRECT, True, True), (NEON_POOLED, False, False), (NEON_POOLED, None, True)],
-)
-def test_db_pooled_forces_the_mode_either_way(raw: str, setting: bool | None, pooled: bool) -> None:
-    assert pool_options(parse_database_url(raw), settings(db_pooled=setting)).pooled is pooled
-
-
-def test_the_url_connect_timeout_wins_over_the_setting() -> None:
-    target = parse_database_url(f"{BASE}?connect_timeout=9")
-
-    assert pool_options(target, settings(db_connect_timeout=3)).connect_kwargs["timeout"] == 9
-    assert (
-        pool_options(parse_database_url(BASE), settings(db_connect_timeout=3)).connect_kwargs[
-            "timeout"
-        ]
-        == 3
-    )
-
-
-def test_the_url_application_name_wins_over_the_default() -> None:
-    target = parse_database_url(f"{BASE}?application_name=todo-eu")
-
-    server_settings = pool_options(target, settings()).connect_kwargs["server_settings"]
-    assert server_settings["application_name"] == "todo-eu"
-
-
-async def test_creating_the_pool_logs_the_channel_binding_notice_once_and_no_password(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO, logger="todo_api")
-
-    database = create_database(parse_database_url(NEON_POOLED), settings())
-    await database.open()  # connects lazily: nothing is sent anywhere
-    await database.close()
-
-    assert caplog.text.count("channel binding") == 1
-    assert "pooled mode" in caplog.text
-    assert PASSWORD not in caplog.text
-
-
-def test_migrations_through_a_pooler_use_unique_statement_names() -> None:
-    arguments = migration_connect_args(parse_database_url(NEON_POOLED), pooled=True)
-
-    names = {arguments["prepared_statement_name_func"]() for _ in range(3)}
-    assert len(names) == 3
-    assert arguments["statement_cache_size"] == 0
-    assert arguments["prepared_statement_cache_size"] == 0
-
-
-def test_direct_migrations_keep_sqlalchemys_statement_handling() -> None:
-    arguments = migration_connect_args(parse_database_url(NEON_DIRECT), connect_timeout=4)
-
-    assert "prepared_statement_name_func" not in arguments
-    assert arguments["timeout"] == 4
-    assert arguments["server_settings"] == {"application_name": "todo-api-migrate"}
