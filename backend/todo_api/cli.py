@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from todo_api.db.availability import is_database_unavailable
 from todo_api.db.database import is_pooled
 from todo_api.db.embedded import EmbeddedPostgres
-from todo_api.db.migrate import upgrade_to_head
+from todo_api.db.migrate import migration_sql, upgrade_to_head
 from todo_api.db.url import DatabaseTarget, DatabaseUrlError, parse_database_url
 from todo_api.main import create_app
 from todo_api.settings import MissingSetting, Settings, get_settings
@@ -177,7 +177,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="todo-api", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the API (DATABASE_URL required; no migrations)")
-    commands.add_parser("migrate", help="apply pending migrations to DATABASE_URL")
+    migrate_parser = commands.add_parser("migrate", help="apply pending migrations to DATABASE_URL")
+    migrate_parser.add_argument(
+        "--sql",
+        action="store_true",
+        help="print the SQL the migrations run instead of running it (no database needed)",
+    )
+    migrate_parser.add_argument(
+        "--from",
+        dest="from_revision",
+        default="base",
+        metavar="REVISION",
+        help="with --sql: start after this revision (default: from an empty database)",
+    )
     commands.add_parser("run", help="migrate, then serve; embedded PostgreSQL without DATABASE_URL")
     arguments = parser.parse_args(argv)
 
@@ -187,4 +199,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(message)s")
+    if arguments.command == "migrate" and arguments.sql:
+        print(migration_sql(arguments.from_revision), end="")  # noqa: T201
+        return
     {"serve": serve, "migrate": _migrate_command, "run": run}[arguments.command](settings)

@@ -126,3 +126,23 @@ async def test_serve_starts_without_a_database_and_never_migrates(
             assert (await client.get("/health/ready")).status_code == 503
         api.stop()
     assert "Migrating" not in api.output
+
+
+def test_migrate_sql_prints_what_migrate_would_run_without_touching_a_database(
+    tmp_path: Path,
+) -> None:
+    """For a DBA who reviews or applies the SQL by hand, and for the migration linter: no
+    DATABASE_URL is needed, and the SQL is alone on standard output."""
+    result = todo_api("migrate", "--sql", env=command_env(), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("BEGIN;")
+    assert "CREATE TABLE todos (" in result.stdout
+    assert result.stdout.rstrip().endswith("COMMIT;")
+    assert "INFO" not in result.stdout
+
+    later = todo_api(
+        "migrate", "--sql", "--from", head_revision() or "", env=command_env(), cwd=tmp_path
+    )
+    assert later.returncode == 0, later.stderr
+    assert later.stdout == ""

@@ -11,6 +11,7 @@ statements then get unique names, so two clients sharing a server connection nev
 collide on one.
 """
 
+import io
 import uuid
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,13 @@ def upgrade_to_head(
     command.upgrade(
         alembic_config(database, pooled=pooled, connect_timeout=connect_timeout), "head"
     )
+
+
+def migration_sql(start: str = "base", end: str = "head") -> str:
+    """The SQL that upgrading from `start` to `end` runs, as Alembic's offline mode writes
+    it: what the migration linter reads."""
+    config = alembic_config()
+    buffer = io.StringIO()
+    config.output_buffer = buffer
+    command.upgrade(config, f"{start}:{end}", sql=True)
+    return buffer.getvalue()

@@ -1,7 +1,12 @@
-"""How migrations connect (db/migrate.py): through a pooler, and directly."""
+"""db/migrate.py: how migrations connect (through a pooler, and directly), and the SQL
+they run as the migration linter reads it."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.unit.db.connection_strings import NEON_DIRECT, NEON_POOLED
-from todo_api.db.migrate import migration_connect_args
+from todo_api.db.migrate import SCRIPT_LOCATION, migration_connect_args, migration_sql
 from todo_api.db.url import parse_database_url
 
 
@@ -20,3 +25,35 @@ def test_direct_migrations_keep_sqlalchemys_statement_handling() -> None:
     assert "prepared_statement_name_func" not in arguments
     assert arguments["timeout"] == 4
     assert arguments["server_settings"] == {"application_name": "todo-api-migrate"}
+
+
+def test_the_migrations_sql_is_written_without_a_database() -> None:
+    """`todo-api migrate --sql` (and the migration linter) read this."""
+    sql = migration_sql()
+
+    assert "CREATE TABLE todos (" in sql
+    assert "CHECK (btrim(title) <> '')" in sql
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
+    assert migration_sql("0001") == "", "nothing follows the newest revision"
+
+
+SQUAWK_CONFIG = SCRIPT_LOCATION / "squawk.toml"
+UNSAFE_ON_A_LIVE_TABLE = "CREATE INDEX ix_todos_title ON todos (title);\n"
+
+
+def test_the_migration_linter_refuses_an_index_built_under_a_write_lock(tmp_path: Path) -> None:
+    """The linter runs with the project's settings, and those settings keep the rule that
+    matters most on a live table: an index built without CONCURRENTLY blocks every write."""
+    migration = tmp_path / "unsafe.sql"
+    migration.write_text(UNSAFE_ON_A_LIVE_TABLE)
+
+    result = subprocess.run(
+        [Path(sys.executable).parent / "squawk", "--config", SQUAWK_CONFIG, migration],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "require-concurrent-index-creation" in result.stdout

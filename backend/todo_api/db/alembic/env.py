@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 import todo_api.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from todo_api.db.url import ASYNC_DRIVER
 
 config = context.config
 
@@ -35,7 +36,23 @@ async def _run_with(engine: AsyncEngine) -> None:
         await connection.commit()
 
 
+def _write_sql() -> None:
+    """Offline mode (`alembic upgrade --sql`): print the SQL instead of running it, for the
+    migration linter (`make lint-migrations`) and for a DBA who applies it by hand."""
+    context.configure(
+        url=ASYNC_DRIVER.replace("+asyncpg", "") + "://",
+        target_metadata=SQLModel.metadata,
+        literal_binds=True,
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def _main() -> None:
+    if context.is_offline_mode():
+        _write_sql()
+        return
     given = config.attributes.get("connection")
     if isinstance(given, Connection):
         _run_migrations(given)
