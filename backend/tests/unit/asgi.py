@@ -84,3 +84,12 @@ async def call_raw(
 
     await app(scope, receive, send)
     return RawResponse(messages)
+
+
+async def receive_nothing() -> Message:
+    """An ASGI `receive` for scopes whose app is not expected to read anything."""
+    return {"type": "http.disconnect"}
+
+
+async def discard(_message: Message) -> None:
+    """An ASGI `send` that drops what it is given."""

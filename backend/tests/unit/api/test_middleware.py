@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from tests.helpers import assert_error, assert_validation_error
-from tests.unit.asgi import RecordingApp, call_raw, client_for
+from tests.unit.asgi import RecordingApp, call_raw, client_for, discard, receive_nothing
 from todo_api.api.limits import MAX_BODY_BYTES
 from todo_api.api.middleware import (
     PathAndBodyChecksMiddleware,
@@ -512,17 +512,11 @@ async def test_other_scopes_are_not_logged(caplog: pytest.LogCaptureFixture) -> 
     async def inner(scope: Scope, _receive: Receive, _send: Send) -> None:
         seen.append(scope["type"])
 
-    async def nothing() -> dict[str, object]:
-        return {}
-
-    async def ignore(_message: object) -> None:
-        return None
-
     for middleware in (
         ResponseHeadersAndLogMiddleware(inner),
         PathAndBodyChecksMiddleware(inner, MAX_BODY_BYTES),
     ):
-        await middleware({"type": "lifespan"}, nothing, ignore)  # type: ignore[arg-type]
+        await middleware({"type": "lifespan"}, receive_nothing, discard)
 
     assert seen == ["lifespan"] * 2
     assert not caplog.records

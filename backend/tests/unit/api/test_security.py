@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.types import Receive, Scope, Send
 
-from tests.unit.asgi import RecordingApp, call_raw, client_for
+from tests.unit.asgi import RecordingApp, call_raw, client_for, discard, receive_nothing
 from todo_api.api.security import ApiKeyMiddleware, is_protected
 from todo_api.main import create_app
 from todo_api.settings import Settings
@@ -147,13 +147,7 @@ async def test_other_scopes_pass_through_the_key_check() -> None:
     async def inner(scope: Scope, _receive: Receive, _send: Send) -> None:
         seen.append(scope["type"])
 
-    async def nothing() -> dict[str, object]:
-        return {}
-
-    async def ignore(_message: object) -> None:
-        return None
-
-    await ApiKeyMiddleware(inner, API_KEY)({"type": "lifespan"}, nothing, ignore)  # type: ignore[arg-type]
+    await ApiKeyMiddleware(inner, API_KEY)({"type": "lifespan"}, receive_nothing, discard)  # type: ignore[arg-type]
 
     assert seen == ["lifespan"]
 
