@@ -115,6 +115,18 @@ def app_database_url(database_url: URL) -> str:
 
 
 @pytest.fixture(scope="session")
+def app_server_settings(app_database_url: str) -> dict[str, str]:
+    """The settings a `todo-api` process needs to reach the suite's database by the same
+    route as the in-process app: its URL, and DB_POOLED when the run goes through a
+    transaction pooler (`make test-external` sets it for the app, which reads it from the
+    environment; a process of its own gets a cleaned environment, so it is passed on)."""
+    settings = {"DATABASE_URL": app_database_url}
+    if "DB_POOLED" in os.environ:
+        settings["DB_POOLED"] = os.environ["DB_POOLED"]
+    return settings
+
+
+@pytest.fixture(scope="session")
 async def admin_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
     """A connection to the test database that bypasses the app, for arranging and checking
     rows. Its statements are not part of the app's SQL audit."""

@@ -35,8 +35,10 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(app_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = command_env(DATABASE_URL=app_database_url, API_KEY=API_KEY, LOG_LEVEL="INFO")
+def server(
+    app_server_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    env = command_env(**app_server_settings, API_KEY=API_KEY, LOG_LEVEL="INFO")
     with todo_api_server("serve", env, tmp_path_factory.mktemp("server")) as (base_url, log):
         yield Server(base_url, log)
 

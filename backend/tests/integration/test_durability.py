@@ -274,9 +274,9 @@ async def _create_until_killed(base_url: str, user: str, acknowledged: dict[str,
 
 
 async def test_killing_the_api_under_create_load_loses_no_acknowledged_write(
-    app_database_url: str, admin_engine: AsyncEngine, tmp_path: Path
+    app_server_settings: dict[str, str], admin_engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    env = command_env(DATABASE_URL=app_database_url)
+    env = command_env(**app_server_settings)
     users = [f"kill-{n}-{uuid.uuid4().hex[:8]}" for n in range(16)]
     acknowledged: dict[str, Any] = {}
 
@@ -321,9 +321,12 @@ async def test_killing_the_api_under_create_load_loses_no_acknowledged_write(
 
 
 async def test_sigterm_lets_in_flight_requests_finish_and_closes_the_pool(
-    app_database_url: str, database_url: URL, admin_engine: AsyncEngine, tmp_path: Path
+    app_server_settings: dict[str, str],
+    database_url: URL,
+    admin_engine: AsyncEngine,
+    tmp_path: Path,
 ) -> None:
-    env = command_env(DATABASE_URL=app_database_url)
+    env = command_env(**app_server_settings)
 
     with ApiProcess("serve", env, tmp_path) as api:
         await asyncio.to_thread(api.wait_until_live)
