@@ -200,6 +200,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(message)s")
     if arguments.command == "migrate" and arguments.sql:
-        print(migration_sql(arguments.from_revision), end="")  # noqa: T201
+        print(migration_sql(arguments.from_revision), end="")  # noqa: T201  (the output)
         return
     {"serve": serve, "migrate": _migrate_command, "run": run}[arguments.command](settings)

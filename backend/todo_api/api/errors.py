@@ -260,14 +260,13 @@ BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _field_error(error: Mapping[str, Any]) -> dict[str, str]:
+    field = _field_name(error["loc"])
+    return {"field": field, "message": validation_message(field, error)}
+
+
 async def _on_request_validation_error(_: Request, exc: RequestValidationError) -> Response:
-    return validation_error(
-        [
-            {"field": field, "message": validation_message(field, error)}
-            for error in exc.errors()
-            for field in (_field_name(error["loc"]),)
-        ]
-    )
+    return validation_error([_field_error(error) for error in exc.errors()])
 
 
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
