@@ -19,6 +19,15 @@ from todo_api.settings import Settings
 
 StatementObserver = Callable[[str], None]
 
+# What asyncpg itself sends the first time a connection meets a type it has no codec for
+# (it turns JIT off, reads the type's catalogue rows, and turns JIT back on).
+_INTROSPECTION = ("current_setting('jit')", "set_config('jit'", "typeinfo_tree")
+
+
+def is_driver_introspection(statement: str) -> bool:
+    """A statement asyncpg sends on its own behalf, to learn a type, not one of the app's."""
+    return any(marker in statement for marker in _INTROSPECTION)
+
 
 class StatementRecordingConnection(asyncpg.Connection):
     """A connection that reports every statement it sends to `observers`."""

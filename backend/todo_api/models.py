@@ -10,20 +10,40 @@ can send back a todo as it read it. Any other key is a 422 naming it: a typo suc
 `completed` must not be a 201 that silently drops the value.
 """
 
+import re
+import unicodedata
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cache
+from importlib import resources
 from typing import Annotated, Any
 
 from annotated_types import MaxLen
 from pydantic import (
     MISSING,
     AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
     ConfigDict,
     Strict,
     StringConstraints,
     model_validator,
 )
-from sqlalchemy import CheckConstraint, DateTime, Index, MetaData, false, text
+from sqlalchemy import (
+    ARRAY,
+    CheckConstraint,
+    ColumnElement,
+    DateTime,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    false,
+    func,
+    literal_column,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 # PostgreSQL text cannot hold U+0000, so a NUL must be a 422 at the edge, not a 500 in the driver.
@@ -31,6 +51,8 @@ NO_NUL_CHARACTER = r"^[^\x00]*$"
 TITLE_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 2000
 USER_ID_MAX_LENGTH = 128
+TAG_MAX_LENGTH = 40
+TAGS_MAX_COUNT = 20
 # At least one character that is not a dot: `.` and `..` would be path dot segments.
 USER_ID_PATTERN = r"^[A-Za-z0-9._~:@|+\-]*[A-Za-z0-9_~:@|+\-][A-Za-z0-9._~:@|+\-]*$"
 
@@ -53,6 +75,8 @@ EXAMPLE_DESCRIPTION = "2 litres, semi-skimmed"
 EXAMPLE_USER_ID = "alice"
 EXAMPLE_TODO_ID = uuid.UUID("1b3f3c9e-6a39-4f8e-9a51-6e0f8f1f2b7a")
 EXAMPLE_TIME = "2026-11-23T09:15:02.123456Z"
+EXAMPLE_DUE_AT = "2026-11-27T17:00:00Z"
+EXAMPLE_TAGS = ["errands", "home"]
 
 
 def _trim(text: str) -> str:
@@ -74,6 +98,97 @@ Description = Annotated[
     str, MaxLen(DESCRIPTION_MAX_LENGTH), StringConstraints(pattern=NO_NUL_CHARACTER)
 ]
 
+
+# The order below is the sort order, and each value's place in it is what the table stores
+# (a smallint, checked to be one of them), so a new value goes where it sorts, and needs a
+# migration that renumbers.
+class Priority(StrEnum):
+    """How much a todo matters: `none` < `low` < `medium` < `high`."""
+
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+# Only the RFC 3339 shape: pydantic alone would also take a date without a time, or a
+# string of digits as seconds since the epoch. A missing offset still passes this, to get
+# pydantic's own "timezone_aware" error, which says what is missing. Digits of a second
+# beyond the microsecond (PostgreSQL's precision) are dropped.
+_RFC_3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
+NOT_AN_INSTANT = "must be an RFC 3339 date and time with an offset, such as 2026-11-27T17:00:00Z"
+
+
+def _rfc_3339_only(value: object) -> object:
+    if isinstance(value, str) and _RFC_3339.fullmatch(value):
+        return value
+    if isinstance(value, datetime) or value is None:
+        return value
+    raise ValueError(NOT_AN_INSTANT)
+
+
+def _in_utc(value: datetime) -> datetime:
+    """Stored and returned in UTC like every timestamp; the client's offset is not kept."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is after the last datetime
+        raise ValueError("must be before the year 10000 in UTC") from None
+
+
+# An instant: an RFC 3339 string with an offset (never a number of seconds), in UTC once
+# parsed, in a body as in a query string.
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc_3339_only), AfterValidator(_in_utc)]
+
+
+TIME_ZONE_MAX_LENGTH = 64
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    """The IANA zone names, from the `tzdata` package's list: the system's database also
+    has `localtime`, a link to whatever zone the server happens to be set to."""
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text().split())
+
+
+def _known_time_zone(name: str) -> str:
+    if name not in _time_zones():
+        raise ValueError("must be an IANA time zone name, such as UTC or Europe/Paris")
+    return name
+
+
+TimeZoneName = Annotated[
+    str, StringConstraints(max_length=TIME_ZONE_MAX_LENGTH), AfterValidator(_known_time_zone)
+]
+
+
+def _normalize_tag(tag: str) -> str:
+    """NFC, so a tag typed on two keyboards is one tag; then trimmed like a title."""
+    normalized = _trim(unicodedata.normalize("NFC", tag))
+    if len(normalized) > TAG_MAX_LENGTH:  # NFC lengthens a few rare characters
+        raise ValueError(f"must be at most {TAG_MAX_LENGTH} characters")
+    return normalized
+
+
+def _without_duplicates(tags: list[str]) -> list[str]:
+    """The first spelling of each tag, compared without regard to case."""
+    seen: set[str] = set()
+    unique = []
+    for tag in tags:
+        key = tag.casefold()
+        if key not in seen:
+            seen.add(key)
+            unique.append(tag)
+    return unique
+
+
+# A tag is checked as sent, like a title, then normalized.
+Tag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=TAG_MAX_LENGTH, pattern=NON_BLANK_TEXT),
+    AfterValidator(_normalize_tag),
+]
+Tags = Annotated[list[Tag], MaxLen(TAGS_MAX_COUNT), AfterValidator(_without_duplicates)]
+
 # Constraint names are stable and predictable, so migrations can refer to them.
 SQLModel.metadata = MetaData(
     naming_convention={
@@ -86,8 +201,8 @@ SQLModel.metadata = MetaData(
 )
 
 
-class TodoBase(SQLModel):
-    """The fields a client writes."""
+class TodoCore(SQLModel):
+    """The fields a todo had from the start, which every PUT sends."""
 
     title: Title = Field(schema_extra={"examples": [EXAMPLE_TITLE]})
     # SQLModel cannot see a length inside an Optional, so the column length is repeated here.
@@ -103,6 +218,70 @@ class TodoBase(SQLModel):
     )
 
 
+class TodoPlanning(SQLModel):
+    """The fields for planning, which a PUT may leave out."""
+
+    # Stored as its place in `Priority` (see services/todo_columns.py, which maps both ways).
+    priority: Priority = Field(
+        default=Priority.NONE,
+        sa_type=SmallInteger,
+        sa_column_kwargs={"server_default": text("0")},
+        schema_extra={"examples": [Priority.HIGH]},
+    )
+    due_at: Instant | None = Field(
+        default=None,
+        sa_type=DateTime(timezone=True),
+        schema_extra={"examples": [EXAMPLE_DUE_AT]},
+    )
+    tags: Tags = Field(
+        default_factory=list,
+        sa_type=ARRAY(String(TAG_MAX_LENGTH)),
+        sa_column_kwargs={"server_default": text("'{}'")},
+        schema_extra={"examples": [EXAMPLE_TAGS]},
+    )
+
+
+class TodoBase(TodoPlanning, TodoCore):
+    """The fields a client writes (TodoCore's first, in the schemas)."""
+
+
+# Each sort is an index of its own (`_index_each_sort` below), so every page is a range
+# of one index.
+class Sort(StrEnum):
+    """The listing's order: a field, descending when it starts with `-`. Ties go to the
+    newest `created_at`, then the larger `id`. Todos without `due_at` come last in both
+    due orders."""
+
+    CREATED_AT_DESC = "-created_at"
+    CREATED_AT = "created_at"
+    UPDATED_AT_DESC = "-updated_at"
+    UPDATED_AT = "updated_at"
+    DUE_AT_DESC = "-due_at"
+    DUE_AT = "due_at"
+    PRIORITY_DESC = "-priority"
+    PRIORITY = "priority"
+
+    @property
+    def key(self) -> str:
+        """The column it orders by."""
+        return self.value.removeprefix("-")
+
+    @property
+    def descending(self) -> bool:
+        """Largest first."""
+        return self.value.startswith("-")
+
+
+def sort_key(sort: Sort, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """What `sort` orders by, given its key's column (or a value standing for one). Todos
+    without `due_at` come last in both directions: a missing date is the end of time
+    ascending, and its beginning descending."""
+    if sort.key == "due_at":
+        missing = "'-infinity'" if sort.descending else "'infinity'"
+        return func.coalesce(column, literal_column(f"{missing}::timestamptz"))
+    return column
+
+
 class Todo(TodoBase, table=True):
     """The `todos` table. `(user_id, id)` is the key: every access is by user, and a
     distributed PostgreSQL (Citus) can later shard on `user_id`."""
@@ -110,6 +289,8 @@ class Todo(TodoBase, table=True):
     __tablename__ = "todos"
     __table_args__ = (
         CheckConstraint("btrim(title) <> ''", name="title_not_blank"),
+        CheckConstraint(f"priority BETWEEN 0 AND {len(Priority) - 1}", name="priority_known"),
+        CheckConstraint(f"cardinality(tags) <= {TAGS_MAX_COUNT}", name="tags_at_most_20"),
         Index(
             "ix_todos_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")
         ),
@@ -125,6 +306,27 @@ class Todo(TodoBase, table=True):
     updated_at: datetime = Field(
         sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": text("now()")}
     )
+    completed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+def _index_each_sort() -> None:
+    """One index per sort not by `created_at` (whose index serves both directions, read
+    backwards for the oldest first), in exactly the sort's order."""
+    columns = Todo.__table__.c  # type: ignore[attr-defined]
+    for sort in Sort:
+        if sort.key == "created_at":
+            continue
+        key = sort_key(sort, columns[sort.key])
+        Index(
+            f"ix_todos_user_id_{sort.key}_{'desc' if sort.descending else 'asc'}",
+            columns.user_id,
+            key.desc() if sort.descending else key.asc(),
+            columns.created_at.desc(),
+            columns.id.desc(),
+        )
+
+
+_index_each_sort()
 
 
 class TodoPublic(TodoBase):
@@ -134,6 +336,10 @@ class TodoPublic(TodoBase):
     user_id: str = Field(schema_extra={"examples": [EXAMPLE_USER_ID]})
     created_at: datetime = Field(schema_extra={"examples": [EXAMPLE_TIME]})
     updated_at: datetime = Field(schema_extra={"examples": [EXAMPLE_TIME]})
+    completed_at: datetime | None = Field(
+        description="When `is_completed` last became true; null while open. Set by the server.",
+        schema_extra={"examples": [None]},
+    )
 
 
 # What the API returns besides what a client writes. A body may carry them (a todo sent back
@@ -174,19 +380,32 @@ class TodoCreate(TodoBase, _RequestBody):
     """POST body: a title, and optionally a description and a completion state."""
 
 
-class TodoReplace(TodoBase, _RequestBody):
-    """PUT body: a full replacement, so every field is required (`description` may be null)."""
+class _PlanningChanges(SQLModel):
+    """The planning fields, each of which may be left out (see `_CoreChanges`)."""
+
+    priority: Priority | MISSING = Field(
+        default=MISSING, schema_extra={"examples": [Priority.HIGH]}
+    )
+    due_at: Instant | MISSING | None = Field(
+        default=MISSING, schema_extra={"examples": [EXAMPLE_DUE_AT]}
+    )
+    tags: Tags | MISSING = Field(default=MISSING, schema_extra={"examples": [EXAMPLE_TAGS]})
+
+
+class TodoReplace(_PlanningChanges, TodoCore, _RequestBody):
+    """PUT body: the original three fields are required (`description` may be null).
+    The planning fields may be left out, and are then left as they are, so a client
+    written before they existed cannot wipe them (specs/api.md, "PUT")."""
 
     description: Description | None = Field(schema_extra={"examples": [EXAMPLE_DESCRIPTION]})
     is_completed: Completed = Field(schema_extra={"examples": [False]})
 
 
-class TodoPatch(_RequestBody):
-    """PATCH body: any subset of the fields; an absent field is left as it is.
-    Only `description` may be null, which clears it."""
+class _CoreChanges(SQLModel):
+    """The original fields, each of which may be left out.
 
-    # MISSING (not None) marks an absent field: it stays out of `model_dump()` and out of
-    # the schema's `required`, while an explicit null for `title` is still rejected.
+    MISSING (not None) marks an absent field: it stays out of `model_dump()` and out of
+    the schema's `required`, while an explicit null for `title` is still rejected."""
 
     title: Title | MISSING = Field(default=MISSING, schema_extra={"examples": [EXAMPLE_TITLE]})
     description: Description | MISSING | None = Field(
@@ -195,9 +414,107 @@ class TodoPatch(_RequestBody):
     is_completed: Completed | MISSING = Field(default=MISSING, schema_extra={"examples": [True]})
 
 
+class TodoPatch(_PlanningChanges, _CoreChanges, _RequestBody):
+    """PATCH body: any subset of the fields; an absent field is left as it is.
+    `description` and `due_at` may be null, which clears them; `tags` replaces the set."""
+
+
+BULK_MAX_ITEMS = 100
+
+
+class TodoBulkCreate(_RequestBody):
+    """POST /todos/bulk body: 1 to 100 todos, created together or not at all."""
+
+    todos: list[TodoCreate] = Field(
+        min_length=1,
+        max_length=BULK_MAX_ITEMS,
+        schema_extra={"examples": [[{"title": EXAMPLE_TITLE}, {"title": "Call mum"}]]},
+    )
+
+
+def _document_one_field_required(schema: dict[str, Any]) -> None:
+    _document_read_only_fields(schema)
+    writable = [name for name, field in schema["properties"].items() if not field.get("readOnly")]
+    schema["anyOf"] = [{"required": [name]} for name in writable]
+
+
+class TodoBulkChange(_RequestBody):
+    """PATCH /todos body: the change to make to every matching todo; at least one field."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_one_field_required)
+
+    is_completed: Completed | MISSING = Field(default=MISSING, schema_extra={"examples": [True]})
+    priority: Priority | MISSING = Field(
+        default=MISSING, schema_extra={"examples": [Priority.HIGH]}
+    )
+    tags: Tags | MISSING = Field(default=MISSING, schema_extra={"examples": [EXAMPLE_TAGS]})
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> "TodoBulkChange":
+        if not self.model_fields_set:
+            raise ValueError("Send at least one of is_completed, priority and tags to change.")
+        return self
+
+
 class TodoPage(SQLModel):
     """One page of a listing. `count` counts every item matching the filters, on all pages."""
 
     items: list[TodoPublic]
     count: int = Field(schema_extra={"examples": [1]})
     next_cursor: str | None = Field(schema_extra={"examples": [None]})
+
+
+class TodoItems(SQLModel):
+    """The todos a bulk create made, in the order they were sent."""
+
+    items: list[TodoPublic]
+
+
+class TodosUpdated(SQLModel):
+    """How many todos a bulk change changed (those that already had the values are not
+    counted, and keep their `updated_at`)."""
+
+    updated: int = Field(schema_extra={"examples": [3]})
+
+
+class TodosDeleted(SQLModel):
+    """How many todos a bulk delete removed."""
+
+    deleted: int = Field(schema_extra={"examples": [3]})
+
+
+class PriorityCounts(SQLModel):
+    """Todos per priority, every priority present (zeros included)."""
+
+    none: int = Field(schema_extra={"examples": [4]})
+    low: int = Field(schema_extra={"examples": [0]})
+    medium: int = Field(schema_extra={"examples": [2]})
+    high: int = Field(schema_extra={"examples": [1]})
+
+
+class TagCount(SQLModel):
+    """One tag, spelled as in its earliest-sorting todo, with how many todos carry it."""
+
+    tag: str = Field(schema_extra={"examples": ["errands"]})
+    open: int = Field(schema_extra={"examples": [2]})
+    total: int = Field(schema_extra={"examples": [5]})
+
+
+TAG_STATS_MAX = 50
+
+
+class TodoStats(SQLModel):
+    """Counts over the todos matching the filters."""
+
+    total: int = Field(schema_extra={"examples": [7]})
+    completed: int = Field(schema_extra={"examples": [3]})
+    open: int = Field(schema_extra={"examples": [4]})
+    overdue: int = Field(schema_extra={"examples": [1]}, description="Open and past `due_at`.")
+    due_today: int = Field(
+        schema_extra={"examples": [1]},
+        description="Open and due on today's date in the time zone `tz`.",
+    )
+    by_priority: PriorityCounts
+    by_tag: list[TagCount] = Field(
+        description=f"The {TAG_STATS_MAX} tags on most todos, most first (then by name)."
+    )

@@ -46,6 +46,8 @@ class Hostile:
     body: bytes = b""
     # A body sent as this many 16 KiB chunks of `body` repeated (for 10 MB streams).
     chunks: int = 0
+    # Text the message of `field`'s error must contain: it says what is wrong, readably.
+    message: str | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -54,6 +56,13 @@ class Hostile:
 ITEM = "/api/v1/users/<attacker>/todos/<attacker_todo>"
 LIST = "/api/v1/users/<attacker>/todos"
 VICTIM_ITEM_AS_ATTACKER = "/api/v1/users/<attacker>/todos/<victim_todo>"
+BULK = LIST + "/bulk"
+STATS = LIST + "/stats"
+PRIORITIES = "must be one of none, low, medium or high"
+NOT_AN_INSTANT = "must be an RFC 3339 date and time with an offset"
+NOT_A_ZONE = "must be an IANA time zone name"
+OTHER_LISTING = "This cursor belongs to another listing"
+NO_FILTER = "at least one filter"
 
 
 def _body(value: Any) -> bytes:
@@ -61,16 +70,73 @@ def _body(value: Any) -> bytes:
 
 
 def post(
-    name: str, body: bytes, status: int, error_code: str | None = None, **more: Any
+    name: str,
+    body: bytes,
+    status: int,
+    error_code: str | None = None,
+    path: str = LIST,
+    **more: Any,
 ) -> Hostile:
     return Hostile(
-        name, LIST, status, error_code, method="POST", headers=(JSON,), body=body, **more
+        name, path, status, error_code, method="POST", headers=(JSON,), body=body, **more
     )
 
 
-def query(name: str, text: str, status: int = 422, field: str | None = None) -> Hostile:
+def query(
+    name: str,
+    text: str,
+    status: int = 422,
+    field: str | None = None,
+    message: str | None = None,
+    path: str = LIST,
+) -> Hostile:
     error = "VALIDATION_ERROR" if status == 422 else None
-    return Hostile(name, LIST, status, error, field, query=text)
+    return Hostile(name, path, status, error, field, query=text, message=message)
+
+
+def invalid(
+    name: str,
+    value: Any,
+    field: str,
+    message: str | None = None,
+    *,
+    path: str = LIST,
+    method: str = "POST",
+    query: str = "",
+) -> Hostile:
+    """A JSON body (or none, for None) that must be a 422 naming `field`."""
+    body = b"" if value is None else _body(value)
+    headers = (JSON,) if value is not None else ()
+    return Hostile(
+        name,
+        path,
+        422,
+        "VALIDATION_ERROR",
+        field,
+        method=method,
+        query=query,
+        headers=headers,
+        body=body,
+        message=message,
+    )
+
+
+def stats(
+    name: str, text: str, status: int = 422, field: str | None = None, **more: Any
+) -> Hostile:
+    return query(name, text, status, field, path=STATS, **more)
+
+
+def bulk_patch(
+    name: str, value: Any, field: str, message: str | None = None, **more: Any
+) -> Hostile:
+    return invalid(name, value, field, message, method="PATCH", **more)
+
+
+def bulk_delete(name: str, text: str, field: str, message: str | None = None) -> Hostile:
+    return Hostile(
+        name, LIST, 422, "VALIDATION_ERROR", field, method="DELETE", query=text, message=message
+    )
 
 
 def user_path(name: str, user_id: str, status: int = 422) -> Hostile:
@@ -179,7 +245,151 @@ CASES = [
         "order=asc&cursor=<victim_cursor>",
         field="query.cursor",
     ),
-    query("another user's cursor is only a position", "cursor=<victim_cursor>", 200),
+    query(
+        "another user's cursor is refused",
+        "cursor=<victim_cursor>",
+        field="query.cursor",
+        message=OTHER_LISTING,
+    ),
+    query(
+        "cursor reused with another sort",
+        "sort=due_at&cursor=<attacker_cursor>",
+        field="query.cursor",
+        message=OTHER_LISTING,
+    ),
+    query(
+        "cursor reused with the same order spelt as sort is accepted",
+        "sort=-created_at&cursor=<attacker_cursor>",
+        200,
+    ),
+    query(
+        "cursor reused with another filter",
+        "is_completed=false&cursor=<attacker_cursor>",
+        field="query.cursor",
+        message=OTHER_LISTING,
+    ),
+    query(
+        "cursor reused with another tag filter",
+        "tag=x&cursor=<attacker_cursor>",
+        field="query.cursor",
+        message=OTHER_LISTING,
+    ),
+    # --- query: the planning filters and sorts -------------------------------------------
+    query(
+        "priority unknown filter", "priority=urgent", field="query.priority.0", message=PRIORITIES
+    ),
+    query(
+        "priority in upper case filter",
+        "priority=HIGH",
+        field="query.priority.0",
+        message=PRIORITIES,
+    ),
+    query(
+        "priority as a number filter", "priority=3", field="query.priority.0", message=PRIORITIES
+    ),
+    query(
+        "priority valid then unknown",
+        "priority=low&priority=urgent",
+        field="query.priority.1",
+        message=PRIORITIES,
+    ),
+    query(
+        "due_before without an offset",
+        "due_before=2026-11-27T17:00:00",
+        field="query.due_before",
+        message=NOT_AN_INSTANT,
+    ),
+    query(
+        "due_after without an offset",
+        "due_after=2026-11-27T17:00:00",
+        field="query.due_after",
+        message=NOT_AN_INSTANT,
+    ),
+    query(
+        "due_after as a date only",
+        "due_after=2026-11-27",
+        field="query.due_after",
+        message=NOT_AN_INSTANT,
+    ),
+    query(
+        "due_before as a string of digits",
+        "due_before=1764262800",
+        field="query.due_before",
+        message=NOT_AN_INSTANT,
+    ),
+    query(
+        "due_before with SQL injection",
+        "due_before=2026-11-27T17%3A00%3A00Z%27%3B%20DROP%20TABLE%20todos",
+        field="query.due_before",
+        message=NOT_AN_INSTANT,
+    ),
+    query(
+        "due_after with NUL",
+        "due_after=2026-11-27T17:00:00Z%00",
+        field="query.due_after",
+        message=NOT_AN_INSTANT,
+    ),
+    query(
+        "due_before past the year 9999 in UTC",
+        "due_before=9999-12-31T23:00:00-05:00",
+        field="query.due_before",
+        message="before the year 10000",
+    ),
+    query("overdue neither true nor false", "overdue=maybe", field="query.overdue"),
+    query(
+        "tag of 41 characters filter", "tag=" + "x" * 41, field="query.tag.0", message="at most 40"
+    ),
+    query("tag empty filter", "tag=", field="query.tag.0", message="empty"),
+    query("tag blank filter", "tag=ok&tag=%E3%80%80%20", field="query.tag.1", message="blank"),
+    query("tag with NUL filter", "tag=a%00b", field="query.tag.0", message="NUL"),
+    query(
+        "21 tags filter",
+        "&".join(f"tag=t{i}" for i in range(21)),
+        field="query.tag",
+        message="at most 20",
+    ),
+    query("tag with SQL injection", "tag=%27%20OR%20%271%27%3D%271", 200),
+    query(
+        "sort unknown",
+        "sort=bogus",
+        field="query.sort",
+        message="sort must be one of -created_at, created_at",
+    ),
+    query("sort with SQL injection", "sort=due_at%3B%20DROP%20TABLE%20todos", field="query.sort"),
+    query("sort by a column that is not a sort", "sort=user_id", field="query.sort"),
+    query(
+        "sort and order together",
+        "sort=due_at&order=asc",
+        field="query.order",
+        message="Send sort or order, not both",
+    ),
+    query(
+        "sort and order together, meaning the same",
+        "sort=-created_at&order=desc",
+        field="query.order",
+        message="Send sort or order, not both",
+    ),
+    # --- stats ------------------------------------------------------------------------
+    stats("tz of another planet", "tz=Mars/Olympus", field="query.tz", message=NOT_A_ZONE),
+    stats("tz as a path traversal", "tz=../etc/passwd", field="query.tz", message=NOT_A_ZONE),
+    stats(
+        "tz as an absolute path",
+        "tz=%2Fusr%2Fshare%2Fzoneinfo%2FUTC",
+        field="query.tz",
+        message=NOT_A_ZONE,
+    ),
+    stats("tz of 65 characters", "tz=Europe/" + "A" * 58, field="query.tz", message="at most 64"),
+    stats("tz of 10,000 characters", "tz=" + "A" * 10_000, field="query.tz", message="at most 64"),
+    stats("tz with NUL", "tz=UTC%00", field="query.tz", message=NOT_A_ZONE),
+    stats("tz empty", "tz=", field="query.tz", message=NOT_A_ZONE),
+    stats("tz in the wrong case", "tz=europe/paris", field="query.tz", message=NOT_A_ZONE),
+    stats("tz as an offset", "tz=%2B02:00", field="query.tz", message=NOT_A_ZONE),
+    stats("stats with an unknown priority", "priority=urgent", field="query.priority.0"),
+    stats(
+        "stats with a naive due_before", "due_before=2026-11-27T17:00:00", field="query.due_before"
+    ),
+    stats("stats searching for the victim's secret", "q=victim-secret", 200),
+    stats("stats with user_id in the query string is ignored", "user_id=victim", 200),
     # --- headers ------------------------------------------------------------------------
     Hostile(
         "text/plain body",
@@ -415,6 +625,236 @@ CASES = [
         "VALIDATION_ERROR",
         field="body.title",
     ),
+    # --- body: the planning fields ----------------------------------------------------
+    invalid("priority unknown", {"title": "x", "priority": "urgent"}, "body.priority", PRIORITIES),
+    invalid("priority as a number", {"title": "x", "priority": 3}, "body.priority", PRIORITIES),
+    invalid("priority null", {"title": "x", "priority": None}, "body.priority", PRIORITIES),
+    # Enum values are exact: `HIGH` is refused, with the values spelled out.
+    invalid(
+        "priority in upper case", {"title": "x", "priority": "HIGH"}, "body.priority", PRIORITIES
+    ),
+    invalid("priority as an array", {"title": "x", "priority": ["high"]}, "body.priority"),
+    invalid(
+        "due_at without an offset",
+        {"title": "x", "due_at": "2026-11-27T17:00:00"},
+        "body.due_at",
+        NOT_AN_INSTANT,
+    ),
+    invalid(
+        "due_at as a date only",
+        {"title": "x", "due_at": "2026-11-27"},
+        "body.due_at",
+        NOT_AN_INSTANT,
+    ),
+    invalid(
+        "due_at as a string of digits",
+        {"title": "x", "due_at": "1764262800"},
+        "body.due_at",
+        NOT_AN_INSTANT,
+    ),
+    invalid(
+        "due_at as a JSON number",
+        {"title": "x", "due_at": 1764262800},
+        "body.due_at",
+        NOT_AN_INSTANT,
+    ),
+    invalid("due_at as a float", {"title": "x", "due_at": 0.5}, "body.due_at", NOT_AN_INSTANT),
+    invalid("due_at as true", {"title": "x", "due_at": True}, "body.due_at", NOT_AN_INSTANT),
+    invalid(
+        "due_at past the year 9999 in UTC",
+        {"title": "x", "due_at": "9999-12-31T23:00:00-05:00"},
+        "body.due_at",
+        "before the year 10000",
+    ),
+    invalid(
+        "21 tags",
+        {"title": "x", "tags": [f"t{i}" for i in range(21)]},
+        "body.tags",
+        "at most 20",
+    ),
+    invalid(
+        "tag of 41 characters", {"title": "x", "tags": ["x" * 41]}, "body.tags.0", "at most 40"
+    ),
+    invalid("tag with NUL", {"title": "x", "tags": ["ok", "a\u0000b"]}, "body.tags.1", "NUL"),
+    invalid("tag blank", {"title": "x", "tags": ["ok", " \u3000\t"]}, "body.tags.1", "blank"),
+    invalid("tag empty", {"title": "x", "tags": [""]}, "body.tags.0"),
+    invalid("tags as a string", {"title": "x", "tags": "a,b"}, "body.tags", "array"),
+    invalid("tags as an object", {"title": "x", "tags": {"a": 1}}, "body.tags", "array"),
+    invalid("tag as a number", {"title": "x", "tags": [1]}, "body.tags.0"),
+    invalid("tags null", {"title": "x", "tags": None}, "body.tags"),
+    post(
+        "completed_at sent by the client is ignored",
+        _body({"title": "x", "completed_at": "2020-01-01T00:00:00Z"}),
+        201,
+    ),
+    invalid(
+        "is_completed misspelt as completed",
+        {"title": "x", "completed": True},
+        "body.completed",
+        "did you mean is_completed",
+    ),
+    invalid(
+        "replace own todo with an unknown priority",
+        {"title": "x", "description": None, "is_completed": False, "priority": "urgent"},
+        "body.priority",
+        PRIORITIES,
+        path=ITEM,
+        method="PUT",
+    ),
+    invalid(
+        "patch own todo with 21 tags",
+        {"tags": [f"t{i}" for i in range(21)]},
+        "body.tags",
+        "at most 20",
+        path=ITEM,
+        method="PATCH",
+    ),
+    invalid(
+        "patch own todo with a naive due_at",
+        {"due_at": "2026-11-27T17:00:00"},
+        "body.due_at",
+        NOT_AN_INSTANT,
+        path=ITEM,
+        method="PATCH",
+    ),
+    # --- body: bulk create ------------------------------------------------------------
+    invalid(
+        "bulk create of 101 todos",
+        {"todos": [{"title": f"t{i}"} for i in range(101)]},
+        "body.todos",
+        "1 to 100",
+        path=BULK,
+    ),
+    invalid("bulk create of 0 todos", {"todos": []}, "body.todos", "1 to 100", path=BULK),
+    invalid(
+        "bulk create with a bad title in the fourth todo",
+        {"todos": [{"title": "a"}, {"title": "b"}, {"title": "c"}, {"title": " "}]},
+        "body.todos.3.title",
+        "must not be blank",
+        path=BULK,
+    ),
+    invalid(
+        "bulk create with a bad priority in the first todo",
+        {"todos": [{"title": "a", "priority": "urgent"}, {"title": "b"}]},
+        "body.todos.0.priority",
+        PRIORITIES,
+        path=BULK,
+    ),
+    invalid(
+        "bulk create with a naive due_at in the last todo",
+        {"todos": [{"title": "a"}, {"title": "b", "due_at": "2026-11-27T17:00"}]},
+        "body.todos.1.due_at",
+        NOT_AN_INSTANT,
+        path=BULK,
+    ),
+    invalid(
+        "bulk create with todos as an object",
+        {"todos": {"title": "a"}},
+        "body.todos",
+        "array",
+        path=BULK,
+    ),
+    invalid("bulk create with todos null", {"todos": None}, "body.todos", path=BULK),
+    invalid("bulk create of a bare array", [{"title": "a"}], "body", path=BULK),
+    invalid("bulk create without a body", None, "body", path=BULK),
+    invalid(
+        "bulk create with an unknown top-level key",
+        {"todos": [{"title": "a"}], "owner": "<victim>"},
+        "body.owner",
+        path=BULK,
+    ),
+    post(
+        "bulk create of a todo of 20,000 nested arrays",
+        b'{"todos": [' + b"[" * 20_000 + b"]" * 20_000 + b"]}",
+        422,
+        "VALIDATION_ERROR",
+        field="body",
+        path=BULK,
+    ),
+    # --- body and query: bulk change -----------------------------------------------------
+    bulk_patch("bulk patch with an empty body", {}, "body", "at least one of"),
+    bulk_patch(
+        "bulk patch with only read-only fields",
+        {"user_id": "<victim>", "id": "<victim_todo>"},
+        "body",
+        "at least one of",
+    ),
+    bulk_patch("bulk patch without a body", None, "body"),
+    bulk_patch("bulk patch with a JSON array", [{"is_completed": True}], "body"),
+    bulk_patch("bulk patch with an unknown field", {"completed": True}, "body.completed"),
+    bulk_patch("bulk patch of a title (not bulk-changeable)", {"title": "pwned"}, "body.title"),
+    bulk_patch(
+        "bulk patch with is_completed as a string", {"is_completed": "true"}, "body.is_completed"
+    ),
+    bulk_patch("bulk patch with priority null", {"priority": None}, "body.priority", PRIORITIES),
+    bulk_patch(
+        "bulk patch with 21 tags",
+        {"tags": [f"t{i}" for i in range(21)]},
+        "body.tags",
+        "at most 20",
+    ),
+    bulk_patch(
+        "bulk patch with an unknown query parameter",
+        {"is_completed": True},
+        "query.user",
+        "not a filter",
+        query="user=victim",
+    ),
+    bulk_patch(
+        "bulk patch with user_id in the query string",
+        {"is_completed": True},
+        "query.user_id",
+        "not a filter",
+        query="user_id=victim",
+    ),
+    bulk_patch(
+        "bulk patch with a misspelt filter",
+        {"priority": "high"},
+        "query.is_complete",
+        "not a filter",
+        query="is_complete=false",
+    ),
+    bulk_patch(
+        "bulk patch with sort (not a filter)",
+        {"priority": "high"},
+        "query.sort",
+        "not a filter",
+        query="sort=due_at",
+    ),
+    bulk_patch(
+        "bulk patch with an unknown priority filter",
+        {"priority": "high"},
+        "query.priority.0",
+        PRIORITIES,
+        query="priority=urgent",
+    ),
+    bulk_delete("bulk delete without a filter", "", "query", NO_FILTER),
+    bulk_delete("bulk delete with only an empty search", "q=", "query", NO_FILTER),
+    bulk_delete(
+        "bulk delete with only an unknown parameter", "all=true", "query.all", "not a filter"
+    ),
+    bulk_delete(
+        "bulk delete with user_id in the query string",
+        "is_completed=true&user_id=victim",
+        "query.user_id",
+        "not a filter",
+    ),
+    bulk_delete(
+        "bulk delete with a misspelt filter",
+        "is_completd=true",
+        "query.is_completd",
+        "did you mean is_completed",
+    ),
+    bulk_delete(
+        "bulk delete with limit (not a filter)", "q=x&limit=1", "query.limit", "not a filter"
+    ),
+    bulk_delete(
+        "bulk delete with a naive due_before",
+        "due_before=2026-11-27T17:00:00",
+        "query.due_before",
+        NOT_AN_INSTANT,
+    ),
+    bulk_delete("bulk delete with overdue=maybe", "overdue=maybe", "query.overdue"),
     # --- body: valid, and still harmless ------------------------------------------------
     post("duplicate keys: the last one counts", b'{"title": "a\\u0000", "title": "ok"}', 201),
     post("SQL injection as a title", _body({"title": "'); DROP TABLE todos; --"}), 201),
@@ -451,6 +891,49 @@ CASES = [
         method="PATCH",
         headers=(JSON,),
         body=_body({"user_id": "<victim>"}),
+    ),
+    post(
+        "bulk create naming the victim in every todo creates the attacker's",
+        _body({"todos": [{"title": "x", "user_id": "<victim>", "id": "<victim_todo>"}] * 2}),
+        201,
+        path=BULK,
+    ),
+    post(
+        "bulk create with the victim's user_id beside the todos is ignored",
+        _body({"todos": [{"title": "x"}], "user_id": "<victim>"}),
+        201,
+        path=BULK,
+    ),
+    Hostile(
+        "bulk patch naming the victim in the body changes only the attacker's",
+        LIST,
+        200,
+        method="PATCH",
+        headers=(JSON,),
+        body=_body({"is_completed": True, "user_id": "<victim>"}),
+    ),
+    Hostile(
+        "bulk patch of tags searching for the victim's secret",
+        LIST,
+        200,
+        method="PATCH",
+        query="q=victim-secret",
+        headers=(JSON,),
+        body=_body({"tags": ["pwned"]}),
+    ),
+    Hostile(
+        "bulk delete searching for the victim's secret",
+        LIST,
+        200,
+        method="DELETE",
+        query="q=victim-secret",
+    ),
+    Hostile(
+        "bulk delete with a filter SQL injection",
+        LIST,
+        200,
+        method="DELETE",
+        query="q=%27%20OR%20%271%27%3D%271",
     ),
 ]
 
@@ -537,19 +1020,23 @@ async def send_raw(app: FastAPI, case: Hostile, substitute: dict[str, str]) -> R
 
 @pytest.fixture
 async def world(client: httpx.AsyncClient, clean_database: None) -> dict[str, Any]:
-    """The victim's todo (with a secret), the attacker's own todo, and a cursor of the
-    victim's (their list has a second page)."""
+    """The victim's todo (with a secret), the attacker's own two todos, and a cursor of
+    each (both lists have a second page)."""
     del clean_database
     secret = f"victim-secret-{uuid.uuid4().hex}"
     victim_todo = await create_todo(client, VICTIM, title=secret, description=secret)
     await create_todo(client, VICTIM, title="older")
+    await create_todo(client, ATTACKER, title="mallory's older todo", tags=["Home"])
     attacker_todo = await create_todo(client, ATTACKER, title="mallory's 100% real_todo")
     page = (await client.get(todos_url(VICTIM), params={"limit": 1})).json()
+    own_page = (await client.get(todos_url(ATTACKER), params={"limit": 1})).json()
     return {
         "secret": secret,
         "victim_todo": victim_todo,
         "victim_list": (await client.get(todos_url(VICTIM))).json(),
+        "attacker_list": (await client.get(todos_url(ATTACKER))).json(),
         "substitute": {
+            "<attacker_cursor>": own_page["next_cursor"],
             "<victim_todo_upper>": victim_todo["id"].upper(),
             "<victim_todo>": victim_todo["id"],
             "<victim_cursor>": page["next_cursor"],
@@ -572,6 +1059,16 @@ def test_the_table_has_at_least_fifty_rows_covering_every_part_of_a_request() ->
     assert all(len(cases) >= 8 for cases in parts.values()), {k: len(v) for k, v in parts.items()}
 
 
+def test_the_table_reaches_every_collection_operation() -> None:
+    """Bulk create, bulk change, bulk delete and stats each get hostile rows of their own,
+    refused ones and accepted ones."""
+    operations = {("POST", BULK), ("PATCH", LIST), ("DELETE", LIST), ("GET", STATS)}
+    for method, path in operations:
+        rows = [c for c in CASES if (c.method, c.path) == (method, path)]
+        assert any(c.status == 422 for c in rows), (method, path)
+        assert any(c.status < 300 for c in rows), (method, path)
+
+
 @pytest.mark.parametrize("case", CASES, ids=str)
 async def test_hostile_input_gets_the_documented_answer(
     case: Hostile, app: FastAPI, client: httpx.AsyncClient, world: dict[str, Any]
@@ -589,7 +1086,11 @@ async def test_hostile_input_gets_the_documented_answer(
         assert isinstance(body["detail"], str)
         assert body["detail"]
         if case.field is not None:
-            assert case.field in [error["field"] for error in body["field_errors"]], body
+            messages = {error["field"]: error["message"] for error in body["field_errors"]}
+            assert case.field in messages, body
+            assert messages[case.field], body
+            if case.message is not None:
+                assert case.message in messages[case.field], body
     assert len(response.headers["x-request-id"]) <= 128
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "access-control-allow-origin" not in response.headers  # CORS is off by default
@@ -600,12 +1101,18 @@ async def test_hostile_input_gets_the_documented_answer(
     assert victim_todo["id"].encode() not in response.body.lower()
     if response.status < 300 and response.body:
         answer = response.json()
-        items = answer.get("items", [answer])
+        items = answer.get("items", [answer] if "user_id" in answer else [])
         assert all(item["user_id"] == ATTACKER for item in items), answer
+        if "total" in answer:  # stats count only the attacker's two todos, at most
+            assert answer["total"] <= len(world["attacker_list"]["items"]), answer
 
     # And nothing of the victim's changed.
     assert (await client.get(todo_url(VICTIM, victim_todo["id"]))).json() == victim_todo
     assert (await client.get(todos_url(VICTIM))).json() == world["victim_list"]
+    # A refused request changes nothing at all, not even the sender's own todos (a bulk
+    # request is all or nothing).
+    if response.status >= 400:
+        assert (await client.get(todos_url(ATTACKER))).json() == world["attacker_list"]
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.status == 413], ids=str)

@@ -1,8 +1,9 @@
 """Isolation as a property: random interleaved operations of several users, checked against
 an in-memory model after every step.
 
-Hypothesis drives three users through create, list (filters, orders, page sizes, cursors,
-including another user's cursor), get, replace, patch, complete and delete. The acting
+Hypothesis drives three users through create, bulk create, list (filters, orders, page
+sizes, cursors, including another user's cursor), get, replace, patch, complete, delete,
+bulk change, bulk delete and stats. The acting
 user is drawn apart from the todo, so most of these aim at another user's todo, or at a
 deleted one. After every step, each user's full
 list must equal the model of that user's todos, and every answer must be exactly what the
@@ -28,6 +29,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     rule,
     run_state_machine_as_test,
 )
@@ -41,6 +43,9 @@ USER_NAMES = ("alice", "bob", "carol")
 TEXT = st.text(alphabet="abAB%_\\ ", min_size=0, max_size=6)
 TITLES = TEXT.filter(lambda text: text.strip() != "")
 DESCRIPTIONS = st.none() | TEXT
+PRIORITIES = st.sampled_from(["none", "low", "medium", "high"])
+# Tags differing only in case are one tag, for the filters as for the stats.
+TAG_SETS = st.lists(st.sampled_from(["home", "Home", "work"]), max_size=2)
 
 
 @dataclass(frozen=True)
@@ -52,12 +57,21 @@ class ModelTodo:
     title: str
     description: str | None
     is_completed: bool
+    priority: str
+    tags: tuple[str, ...]
     created_at: str
     updated_at: str
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> "ModelTodo":
-        return cls(**{field: body[field] for field in cls.__dataclass_fields__})
+        fields = {field: body[field] for field in cls.__dataclass_fields__}
+        return cls(**{**fields, "tags": tuple(fields["tags"])})
+
+    def bulk_matches(self, is_completed: bool | None, tag: str | None) -> bool:
+        """The bulk operations' filters: completion, and a tag in any case."""
+        if is_completed is not None and self.is_completed != is_completed:
+            return False
+        return tag is None or tag.lower() in {t.lower() for t in self.tags}
 
     @property
     def position(self) -> tuple[datetime, uuid.UUID]:
@@ -162,6 +176,32 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             todo = ModelTodo.from_api(created)
             self.model[user][todo.id] = todo
             return todo
+
+        @rule(
+            target=todos,
+            who=st.integers(0, 2),
+            batch=st.lists(
+                st.fixed_dictionaries(
+                    {"title": TITLES}, optional={"priority": PRIORITIES, "tags": TAG_SETS}
+                ),
+                min_size=1,
+                max_size=3,
+            ),
+        )
+        def bulk_create(self, who: int, batch: list[dict[str, Any]]) -> Any:
+            user = self.pick_user(who)
+            response = request("POST", f"{todos_url(user)}/bulk", json={"todos": batch})
+            assert response.status_code == 201, response.text
+            items = response.json()["items"]
+            assert len(items) == len(batch)
+            created = []
+            for sent, item in zip(batch, items, strict=True):
+                assert item["user_id"] == user
+                assert item["title"] == sent["title"].strip()
+                todo = ModelTodo.from_api(item)
+                self.model[user][todo.id] = todo
+                created.append(todo)
+            return multiple(*created)
 
         @rule(todo=todos, who=st.integers(0, 2))
         def get(self, todo: ModelTodo, who: int) -> None:
@@ -285,12 +325,19 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             owner=st.integers(0, 2), who=st.integers(0, 2), order=st.sampled_from(["asc", "desc"])
         )
         def list_with_another_users_cursor(self, owner: int, who: int, order: str) -> None:
-            """A cursor is a position, not a permission: used by another user, it continues
-            through that user's own todos from the same position, and shows nothing else."""
+            """A cursor is bound to the listing it came from: another user's is a 422 that
+            shows nothing, and the owner's own continues from its position."""
             cursor_owner, user = self.pick_user(owner), self.pick_user(who)
             response = request("GET", todos_url(cursor_owner), params={"limit": 1, "order": order})
             page = response.json()
             if page["next_cursor"] is None:
+                return
+            params = {"order": order, "limit": 2, "cursor": page["next_cursor"]}
+            answer = request("GET", todos_url(user), params=params)
+            if user != cursor_owner:
+                assert answer.status_code == 422, answer.text
+                fields = [error["field"] for error in answer.json()["field_errors"]]
+                assert fields == ["query.cursor"]
                 return
             position = ModelTodo.from_api(page["items"][0]).position
             *items, count = self.walk(user, {"order": order, "limit": 2}, page["next_cursor"])
@@ -302,6 +349,102 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             ]
             assert count == len(mine)
             assert [ModelTodo.from_api(item) for item in items] == after
+
+        def bulk_filters(self, is_completed: bool | None, tag: str | None) -> dict[str, str]:
+            params = {}
+            if is_completed is not None:
+                params["is_completed"] = str(is_completed).lower()
+            if tag is not None:
+                params["tag"] = tag
+            return params
+
+        @rule(
+            who=st.integers(0, 2),
+            is_completed=st.none() | st.booleans(),
+            tag=st.none() | st.sampled_from(["HOME", "work"]),
+            change=st.fixed_dictionaries(
+                {},
+                optional={
+                    "is_completed": st.booleans(),
+                    "priority": PRIORITIES,
+                    "tags": TAG_SETS,
+                },
+            ).filter(bool),
+        )
+        def bulk_patch(
+            self, who: int, is_completed: bool | None, tag: str | None, change: dict[str, Any]
+        ) -> None:
+            """Changes the acting user's matching todos, counted exactly; nobody else's."""
+            user = self.pick_user(who)
+            params = self.bulk_filters(is_completed, tag)
+            response = request("PATCH", todos_url(user), params=params, json=change)
+            assert response.status_code == 200, response.text
+            expected = {**change}
+            if "tags" in expected:  # deduplicated without regard to case, the first kept
+                seen: dict[str, str] = {}
+                for t in expected["tags"]:
+                    seen.setdefault(t.casefold(), t)
+                expected["tags"] = tuple(seen.values())
+            changed = {
+                t.id: replace(t, **expected)
+                for t in self.model[user].values()
+                if t.bulk_matches(is_completed, tag) and replace(t, **expected) != t
+            }
+            assert response.json() == {"updated": len(changed)}
+            actual = {
+                item["id"]: ModelTodo.from_api(item)
+                for item in request("GET", todos_url(user), params={"limit": 1000}).json()["items"]
+            }
+            for todo_id, todo in list(self.model[user].items()):
+                if todo_id in changed:
+                    assert actual[todo_id].updated_at >= todo.updated_at
+                    updated = replace(changed[todo_id], updated_at=actual[todo_id].updated_at)
+                    self.model[user][todo_id] = updated
+                assert actual[todo_id] == self.model[user][todo_id]
+
+        @rule(
+            who=st.integers(0, 2),
+            is_completed=st.booleans(),
+            tag=st.none() | st.sampled_from(["home", "WORK"]),
+        )
+        def bulk_delete(self, who: int, is_completed: bool, tag: str | None) -> None:
+            """Deletes the acting user's matching todos, counted exactly; nobody else's."""
+            user = self.pick_user(who)
+            params = self.bulk_filters(is_completed, tag)
+            response = request("DELETE", todos_url(user), params=params)
+            assert response.status_code == 200, response.text
+            gone = [t.id for t in self.model[user].values() if t.bulk_matches(is_completed, tag)]
+            assert response.json() == {"deleted": len(gone)}
+            for todo_id in gone:
+                del self.model[user][todo_id]
+
+        @rule(
+            who=st.integers(0, 2),
+            is_completed=st.none() | st.booleans(),
+            tag=st.none() | st.sampled_from(["home", "WORK"]),
+        )
+        def stats(self, who: int, is_completed: bool | None, tag: str | None) -> None:
+            """Counts of the acting user's todos alone, per priority and per tag."""
+            user = self.pick_user(who)
+            params = {**self.bulk_filters(is_completed, tag), "tz": "Europe/Paris"}
+            response = request("GET", f"{todos_url(user)}/stats", params=params)
+            assert response.status_code == 200, response.text
+            counts = response.json()
+            mine = [t for t in self.model[user].values() if t.bulk_matches(is_completed, tag)]
+            done = sum(t.is_completed for t in mine)
+            assert (counts["total"], counts["completed"], counts["open"]) == (
+                len(mine),
+                done,
+                len(mine) - done,
+            )
+            assert (counts["overdue"], counts["due_today"]) == (0, 0)  # no due dates here
+            for priority, count in counts["by_priority"].items():
+                assert count == sum(t.priority == priority for t in mine), counts
+            per_tag: dict[str, int] = {}
+            for t in mine:
+                for key in {name.lower() for name in t.tags}:
+                    per_tag[key] = per_tag.get(key, 0) + 1
+            assert {row["tag"].lower(): row["total"] for row in counts["by_tag"]} == per_tag
 
         # --- after every step ----------------------------------------------------------
 

@@ -2,7 +2,12 @@
 
 pytest-alembic's standard checks run against a fresh, empty database: a single head,
 upgrade from nothing to head, every step down and up again, and no difference between
-the SQLModel metadata and the migrated schema.
+the SQLModel metadata and the migrated schema as Alembic's autogenerate sees it. That
+comparison is blind to check constraints, and to server defaults as configured here, so
+the migrated schema is also compared with the one the models build themselves, as
+PostgreSQL's catalog describes both: every column (type, NOT NULL, default), every
+constraint (its definition, and whether it is validated) and every index (its
+definition, and whether it is valid).
 """
 
 import asyncio
@@ -22,6 +27,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
 
 from tests.conftest import DatabaseFactory
 from todo_api.db import migrate
@@ -121,4 +127,78 @@ async def test_constraints_have_their_conventional_names(migrated_engine: AsyncE
             )
         ).scalars()
 
-    assert sorted(names) == ["ck_todos_title_not_blank", "pk_todos"]
+    assert sorted(names) == [
+        "ck_todos_priority_known",
+        "ck_todos_tags_at_most_20",
+        "ck_todos_title_not_blank",
+        "pk_todos",
+    ]
+
+
+# What PostgreSQL says a table is, in its own normalized spelling: the same whichever
+# DDL made it. NOT NULL constraints (listed since PostgreSQL 18) are in `attnotnull`.
+_CATALOG = {
+    "columns": """
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               pg_get_expr(d.adbin, d.adrelid)
+        FROM pg_attribute a
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 AND NOT a.attisdropped
+    """,
+    "constraints": """
+        SELECT conname, contype, pg_get_constraintdef(oid), convalidated
+        FROM pg_constraint WHERE conrelid = CAST(:table AS regclass) AND contype <> 'n'
+    """,
+    "indexes": """
+        SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisvalid, i.indisready
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = CAST(:table AS regclass)
+    """,
+}
+
+
+async def _catalog(engine: AsyncEngine) -> dict[str, set[tuple[Any, ...]]]:
+    """Every table of the models' metadata as the catalog describes it, plus the list of
+    tables (Alembic's own version table aside)."""
+    description: dict[str, set[tuple[Any, ...]]] = {}
+    async with engine.connect() as connection:
+        tables = await connection.scalars(
+            sa.text(
+                "SELECT tablename FROM pg_tables"
+                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+        )
+        description["tables"] = {(name,) for name in tables}
+        for table in SQLModel.metadata.tables:
+            for kind, sql in _CATALOG.items():
+                rows = await connection.execute(sa.text(sql), {"table": table})
+                description[f"{table} {kind}"] = {tuple(row) for row in rows}
+    return description
+
+
+async def test_the_migrated_schema_is_the_one_the_models_define(
+    databases: DatabaseFactory, migrated_engine: AsyncEngine
+) -> None:
+    built = create_async_engine(await databases.create(migrated=False), poolclass=NullPool)
+    try:
+        async with built.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+        from_models = await _catalog(built)
+    finally:
+        await built.dispose()
+    migrated = await _catalog(migrated_engine)
+
+    assert from_models.keys() == migrated.keys()
+    differences = {
+        part: {
+            "only in the models": sorted(from_models[part] - migrated[part], key=repr),
+            "only in the migrations": sorted(migrated[part] - from_models[part], key=repr),
+        }
+        for part in from_models
+        if from_models[part] != migrated[part]
+    }
+    assert differences == {}
+    # Not an empty comparison: the planning columns, checks and indexes are all in it.
+    assert len(migrated["todos columns"]) == 11
+    assert len(migrated["todos constraints"]) == 4
+    assert len(migrated["todos indexes"]) == 8

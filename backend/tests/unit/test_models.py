@@ -165,7 +165,7 @@ def test_patch_schema_requires_no_field() -> None:
     writable = {name for name, prop in schema["properties"].items() if not prop.get("readOnly")}
 
     assert schema.get("required", []) == []
-    assert writable == {"title", "description", "is_completed"}
+    assert writable == {"title", "description", "is_completed", "priority", "due_at", "tags"}
 
 
 @pytest.mark.parametrize("field", ["title", "is_completed"])
@@ -204,7 +204,7 @@ VALID_BODIES: list[tuple[type[TodoPatch], dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("model", "body"), VALID_BODIES, ids=lambda v: getattr(v, "__name__", ""))
-@pytest.mark.parametrize("key", ["completed", "done", "titel", "tags"])
+@pytest.mark.parametrize("key", ["completed", "done", "titel", "labels"])
 def test_every_body_rejects_a_key_that_is_not_a_field(
     model: type[TodoPatch], body: dict[str, Any], key: str
 ) -> None:

@@ -10,8 +10,9 @@ the handlers in `EXCEPTION_HANDLERS` are the only code that picks a status for t
 import difflib
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 import orjson
@@ -20,13 +21,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Route
 
 from todo_api.api.headers import SECURITY_HEADERS
 from todo_api.api.limits import MAX_BODY_BYTES
+from todo_api.api.todo_queries import TodoFilterQuery
 from todo_api.db.availability import is_database_unavailable
 from todo_api.errors import DatabaseUnavailable, InvalidInput, TodoNotFound
-from todo_api.models import EXAMPLE_TITLE, EXAMPLE_TODO_ID, TodoBase
+from todo_api.models import (
+    BULK_MAX_ITEMS,
+    EXAMPLE_TITLE,
+    EXAMPLE_TODO_ID,
+    NOT_AN_INSTANT,
+    READ_ONLY_FIELDS,
+    TodoBase,
+    TodoBulkChange,
+    TodoBulkCreate,
+)
 from todo_api.services.cursor import NOT_A_CURSOR
 
 logger = logging.getLogger(__name__)
@@ -122,6 +133,16 @@ def payload_too_large() -> ErrorResponse:
     )
 
 
+def method_not_allowed(allowed: str) -> ErrorResponse:
+    """The 405 for a path served with other methods, listed in `Allow`."""
+    return ErrorResponse(
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "Method not allowed.",
+        headers={"Allow": allowed},
+    )
+
+
 def unauthorized() -> ErrorResponse:
     """The 401 for an /api request without the configured API key (see `api/security.py`)."""
     return ErrorResponse(
@@ -132,10 +153,13 @@ def unauthorized() -> ErrorResponse:
     )
 
 
-def _field_name(location: Sequence[str | int]) -> str:
-    """`("body", "title")` becomes `body.title`; a JSON syntax error's offset is dropped."""
-    parts = [str(part) for part in location if not isinstance(part, int)]
-    return ".".join(parts) or "request"
+def _field_name(error: Mapping[str, Any]) -> str:
+    """`("body", "todos", 3, "title")` becomes `body.todos.3.title`; the offset of a JSON
+    syntax error (`("body", 17)`) is dropped."""
+    location: Sequence[str | int] = error["loc"]
+    if error["type"] == "json_invalid":
+        location = [part for part in location if not isinstance(part, int)]
+    return ".".join(str(part) for part in location) or "request"
 
 
 # --- What a 422 says --------------------------------------------------------------------
@@ -146,7 +170,6 @@ def _field_name(location: Sequence[str | int]) -> str:
 
 _NUL = "\x00"
 _WRITABLE = tuple(TodoBase.model_fields)
-_THE_FIELDS = f"The fields are {', '.join(_WRITABLE[:-1])} and {_WRITABLE[-1]}."
 _EXAMPLE_BODY = f'{{"title": "{EXAMPLE_TITLE}"}}'
 _SHORTEST_HINT = 3  # an unknown key this short (`d`, `is`) suggests no field
 _A_CURSOR = NOT_A_CURSOR
@@ -168,11 +191,19 @@ _BY_TYPE: dict[str, str] = {
     "uuid_type": f"{{name}} must be a UUID, such as {EXAMPLE_TODO_ID}",
     "uuid_parsing": f"{{name}} must be a UUID, such as {EXAMPLE_TODO_ID}",
     "literal_error": "{name} must be {expected}",
+    "enum": "{name} must be one of {expected}",
+    # Every other pattern has a sentence of its own below (or is about NUL characters).
+    "string_pattern_mismatch": "{name} must not be blank",
+    "list_type": "{name} must be an array",
+    "too_long": "{name} may hold at most {max_length} items",
+    "too_short": "{name} must hold at least {min_length} item",
+    "timezone_aware": f"{{name}} {NOT_AN_INSTANT}",
+    "datetime_type": f"{{name}} {NOT_AN_INSTANT}",
+    "datetime_parsing": f"{{name}} {NOT_AN_INSTANT}",
+    "datetime_from_date_parsing": f"{{name}} {NOT_AN_INSTANT}",
 }
 # Where one input needs a sentence of its own, by its place and the error type: as is.
 _BY_FIELD: dict[tuple[str, str], str] = {
-    ("body", "missing"): f"A body is required: a JSON object such as {_EXAMPLE_BODY}.",
-    ("body", "model_attributes_type"): f"The body must be a JSON object, such as {_EXAMPLE_BODY}.",
     ("body.title", "string_too_short"): BLANK_TITLE,
     ("body.title", "string_pattern_mismatch"): BLANK_TITLE,
     ("body.description", "missing"): "description is required (null clears it)",
@@ -182,17 +213,75 @@ _BY_FIELD: dict[tuple[str, str], str] = {
     ),
     ("query.cursor", "string_pattern_mismatch"): _A_CURSOR,
     ("query.cursor", "string_too_long"): _A_CURSOR,
+    ("body.todos", "too_short"): f"todos must hold 1 to {BULK_MAX_ITEMS} todos",
+    ("body.todos", "too_long"): f"todos must hold 1 to {BULK_MAX_ITEMS} todos",
 }
 
 
-def _unknown_field(name: str) -> str:
+def _listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _unknown_field(name: str, fields: Sequence[str]) -> str:
     """A key that is not a field, with the field it most likely meant (`completed`)."""
     # A misspelling (`tilte`), or a shortening such as `desc`.
-    close = difflib.get_close_matches(name, _WRITABLE, n=1, cutoff=0.6) or [
-        field for field in _WRITABLE if len(name) >= _SHORTEST_HINT and name in field
+    close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6) or [
+        field for field in fields if len(name) >= _SHORTEST_HINT and name in field
     ]
     hint = f"; did you mean {close[0]}?" if close else "."
-    return f"{name} is not a field{hint} {_THE_FIELDS}"
+    the_fields = (
+        f"The fields are {_listed(fields)}." if len(fields) > 1 else f"The field is {fields[0]}."
+    )
+    return f"{name} is not a field{hint} {the_fields}"
+
+
+@dataclass(frozen=True, slots=True)
+class BodyShape:
+    """What a 422 about a body says it should look like: its fields, and an example."""
+
+    fields: Sequence[str] = _WRITABLE
+    example: str = _EXAMPLE_BODY
+
+
+# The bodies whose example is not a todo's.
+_EXAMPLES: dict[type[BaseModel], str] = {
+    TodoBulkCreate: f'{{"todos": [{_EXAMPLE_BODY}]}}',
+    TodoBulkChange: '{"is_completed": true}',
+}
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The model an annotation holds: itself, or the item of a list or an optional."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def body_shape(model: type[BaseModel] | None, location: Sequence[str | int]) -> BodyShape:
+    """The shape of the object at `location` (`("body", "todos", 3, "colour")`: a todo)
+    in a body of `model`."""
+    for part in location[1:-1]:
+        if model is None:
+            break
+        if isinstance(part, str):
+            field = model.model_fields.get(part)
+            model = _model_in(field.annotation) if field is not None else None
+    if model is None:
+        return BodyShape()
+    fields = [name for name in model.model_fields if name not in READ_ONLY_FIELDS]
+    return BodyShape(fields=fields, example=_EXAMPLES.get(model, _EXAMPLE_BODY))
+
+
+_FILTERS = tuple(TodoFilterQuery.model_fields)
+_THE_FILTERS = f"The filters are {', '.join(_FILTERS[:-1])} and {_FILTERS[-1]}."
+
+
+def _unknown_parameter(name: str) -> str:
+    """A query parameter a bulk change does not know: a misspelt filter, most likely."""
+    close = difflib.get_close_matches(name, _FILTERS, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else "."
+    return f"{name} is not a filter{hint} {_THE_FILTERS}"
 
 
 def _by_input(field: str, name: str, kind: str, value: object) -> str | None:
@@ -207,23 +296,55 @@ def _by_input(field: str, name: str, kind: str, value: object) -> str | None:
     return None
 
 
-def validation_message(field: str, error: Mapping[str, Any]) -> str:
-    """The sentence for one of pydantic's errors about the input at `field` (`body.title`)."""
+def _input_name(field: str) -> str:
+    """How a sentence names the input at `field`: `title`, or `tags[2]` for an item."""
+    parts = field.split(".")
+    if len(parts) > 1 and parts[-1].isdigit():
+        return f"{parts[-2]}[{parts[-1]}]"
+    return parts[-1]
+
+
+def _structural(field: str, name: str, error: Mapping[str, Any], shape: BodyShape) -> str | None:
+    """The sentences about the request's structure, and those our own validators wrote."""
     kind: str = error["type"]
-    name = field.rsplit(".", 1)[-1]
     context: dict[str, Any] = error.get("ctx") or {}
+    if kind == "value_error":  # our own validators' sentences, which omit the name
+        own = str(context.get("error", error["msg"]))
+        if field.startswith("query.") and " " in str(error.get("input", "")):
+            own += " (in a query string, send the offset's + as %2B)"
+        return own if field == "body" else f"{name} {own}"
     if kind == "json_invalid":
         reason = context.get("error")
         return f"Body is not valid JSON: {reason}" if reason else "Body is not valid JSON"
     if kind == "extra_forbidden":
-        return _unknown_field(name)
-    message = _by_input(field, name, kind, error.get("input")) or _BY_FIELD.get((field, kind))
+        if field.startswith("query."):
+            return _unknown_parameter(name)
+        return _unknown_field(name, shape.fields)
+    if field != "body":
+        return None
+    return {
+        "missing": f"A body is required: a JSON object such as {shape.example}.",
+        "model_attributes_type": f"The body must be a JSON object, such as {shape.example}.",
+    }.get(kind)
+
+
+def validation_message(field: str, error: Mapping[str, Any], shape: BodyShape | None = None) -> str:
+    """The sentence for one of pydantic's errors about the input at `field` (`body.title`),
+    in a body of `shape` (a todo's, unless told)."""
+    kind: str = error["type"]
+    name = _input_name(field)
+    message = (
+        _structural(field, name, error, shape or BodyShape())
+        or _by_input(field, name, kind, error.get("input"))
+        or _BY_FIELD.get((field, kind))
+    )
     if message is not None:
         return message
     template = _BY_TYPE.get(kind)
     if template is None:  # a check with no sentence yet: pydantic's own words, named
         return f"{name}: {error['msg']}"
-    if kind == "literal_error":  # "'asc' or 'desc'"
+    context: dict[str, Any] = error.get("ctx") or {}
+    if kind in ("literal_error", "enum"):  # "'asc' or 'desc'"
         context = {**context, "expected": str(context.get("expected", "")).replace("'", "")}
     return template.format(name=name, **context)
 
@@ -260,30 +381,47 @@ BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _field_error(error: Mapping[str, Any]) -> dict[str, str]:
-    field = _field_name(error["loc"])
-    return {"field": field, "message": validation_message(field, error)}
+def _body_model(request: Request) -> type[BaseModel] | None:
+    body = getattr(request.scope.get("route"), "body_field", None)
+    return _model_in(getattr(getattr(body, "field_info", None), "annotation", None))
 
 
-async def _on_request_validation_error(_: Request, exc: RequestValidationError) -> Response:
-    return validation_error([_field_error(error) for error in exc.errors()])
+def _field_error(error: Mapping[str, Any], model: type[BaseModel] | None) -> dict[str, str]:
+    field = _field_name(error)
+    shape = body_shape(model, error["loc"]) if error["loc"][:1] == ("body",) else None
+    return {"field": field, "message": validation_message(field, error, shape)}
+
+
+async def _on_request_validation_error(request: Request, exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    # `PUT .../todos/stats` reaches `PUT .../todos/{todo_id}` with "stats" as the id, but
+    # the path is the stats resource, which PUT is the wrong method for.
+    if any(error["loc"][:1] == ("path",) for error in errors) and request.scope.get(
+        "route"
+    ) not in _most_literal_routes(request):
+        return method_not_allowed(_allowed_methods(request))
+    model = _body_model(request)
+    return validation_error([_field_error(error, model) for error in errors])
 
 
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
+def _most_literal_routes(request: Request) -> list[Route]:
+    """The routes for this path: of those whose pattern matches it, the ones with the fewest
+    parameters. `.../todos/stats` is the stats route's path, although the pattern of
+    `.../todos/{todo_id}` matches it too."""
+    path = request.scope["path"]
+    matching = [r for r in request.app.routes if isinstance(r, Route) and r.path_regex.match(path)]
+    fewest = min((len(route.param_convertors) for route in matching), default=0)
+    return [route for route in matching if len(route.param_convertors) == fewest]
+
+
 def _allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path. Starlette's own `Allow` names only the
+    """Every method the routes for this path serve. Starlette's own `Allow` names only the
     first matching route's methods (GET for a todo, though PUT, PATCH, DELETE work too)."""
-    allowed = [
-        method
-        for method in _METHODS
-        if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL
-            for route in request.app.routes
-        )
-    ]
-    return ", ".join(allowed)
+    methods = {method for route in _most_literal_routes(request) for method in route.methods or ()}
+    return ", ".join(method for method in _METHODS if method in methods)
 
 
 # No path of the API ends with a slash, and one that does is not redirected (a bare 307
@@ -305,12 +443,7 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> R
     if exc.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
         return payload_too_large()
     if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
-        return ErrorResponse(
-            HTTPStatus.METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "Method not allowed.",
-            headers={"Allow": _allowed_methods(request)},
-        )
+        return method_not_allowed(_allowed_methods(request))
     if exc.status_code == HTTPStatus.NOT_FOUND:
         if _is_a_route_but_for_the_slash(request):
             return not_found(TRAILING_SLASH_DETAIL)

@@ -16,7 +16,8 @@ import orjson
 from starlette.responses import Response
 
 from todo_api.models import TodoPublic
-from todo_api.services.todos import TodoRecord, TodoRecordPage
+from todo_api.services.todo_listing import TodoRecordPage
+from todo_api.services.todos import TodoRecord
 
 _FIELDS = tuple(TodoPublic.model_fields)
 
@@ -57,3 +58,8 @@ def page_response(page: TodoRecordPage) -> JSONResponse:
             "next_cursor": page.next_cursor,
         }
     )
+
+
+def items_response(records: list[TodoRecord], *, status_code: int = 200) -> JSONResponse:
+    """Todos made together, shaped as `TodoItems`."""
+    return JSONResponse({"items": [_todo(record) for record in records]}, status_code=status_code)

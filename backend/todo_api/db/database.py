@@ -75,6 +75,14 @@ class Query:
         """Compile a Core statement whose values are named `bindparam`s."""
         compiled = statement.compile(dialect=_DIALECT)
         assert isinstance(compiled, SQLCompiler)  # noqa: S101  (a statement, not DDL)
+        # A Python constant in an expression (`column + 1`) becomes an anonymous parameter
+        # that no caller could know to fill: refuse it here, at import, not per request.
+        anonymous = sorted(name for name, bind in compiled.binds.items() if bind.unique)
+        if anonymous:
+            raise TypeError(
+                f"constants {anonymous} must be written into the SQL (literal_column): "
+                f"{compiled.string}"
+            )
         return cls(
             sql=compiled.string,
             parameters=tuple(compiled.positiontup or ()),

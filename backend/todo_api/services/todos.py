@@ -1,9 +1,10 @@
 """The rules of todos. Every function takes the owner's `user_id`, and every statement it
 sends filters by it: another user's todo is indistinguishable from one that never existed.
 
-Each function sends exactly one SQL statement (writes use RETURNING; listing fetches the
-page and the total together), so a request costs one round trip to the database. The
-statements are SQLAlchemy Core over the SQLModel table, compiled once (see `db.database`).
+Each function sends exactly one SQL statement (writes use RETURNING; a bulk create sends
+all its rows as one JSON parameter), so a request costs one round trip to the database.
+The statements are SQLAlchemy Core over the SQLModel table, compiled once (see
+`db.database`); how each field maps to its column is in `todo_columns`.
 
 Todos come back as database records holding exactly `TodoPublic`'s fields: the data was
 validated on the way in and is constrained by the table, so the HTTP layer serializes
@@ -11,84 +12,157 @@ records directly instead of building a pydantic model per row (see `api/response
 """
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import orjson
 from asyncpg import Record
 from sqlalchemy import (
-    ColumnElement,
+    Integer,
     Select,
     bindparam,
+    column,
     delete,
     func,
     insert,
     or_,
     select,
-    true,
-    tuple_,
     update,
 )
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
-from sqlmodel import SQLModel
+from sqlalchemy.dialects.postgresql import JSONB
 
 from todo_api.db.database import Database, Query
 from todo_api.errors import TodoNotFound
-from todo_api.models import TodoBase, TodoCreate, TodoPatch, TodoPublic, TodoReplace
-from todo_api.services.cursor import Cursor, SortOrder, decode_cursor
+from todo_api.models import (
+    TodoBase,
+    TodoBulkChange,
+    TodoCreate,
+    TodoPatch,
+    TodoReplace,
+)
+from todo_api.services.todo_columns import (
+    COLUMNS,
+    NEXT_UPDATED_AT,
+    PUBLIC,
+    TODOS,
+    completion_time,
+    given_type,
+    stored,
+)
+from todo_api.services.todo_filters import TodoFilters, conditions
 
-TODOS = SQLModel.metadata.tables["todos"]
-_COLUMNS = TODOS.c
 # What a client may write: the fields of `TodoBase`, so a field added to the model is stored
 # by every INSERT and UPDATE below without being listed anywhere else.
 _WRITABLE = tuple(TodoBase.model_fields)
-_LIKE_ESCAPE = "\\"
-# updated_at never moves backwards, even when two writers race for the same row: the later
-# lock holder sees the earlier writer's value and takes the larger of the two.
-_NEXT_UPDATED_AT = func.greatest(func.clock_timestamp(), _COLUMNS.updated_at)
-_OWNED = (_COLUMNS.user_id == bindparam("user_id"), _COLUMNS.id == bindparam("todo_id"))
-# What every statement returns: the public fields, in the schema's order.
-_PUBLIC = tuple(_COLUMNS[name] for name in TodoPublic.model_fields)
+_OWNER = COLUMNS.user_id == bindparam("user_id")
+_OWNED = (_OWNER, COLUMNS.id == bindparam("todo_id"))
 
 TodoRecord = Record
 """One todo: a record with exactly `TodoPublic`'s fields."""
 
 
-@dataclass(frozen=True, slots=True)
-class TodoRecordPage:
-    """One page of a listing; `count` counts every match, on all pages."""
-
-    items: list[TodoRecord]
-    count: int
-    next_cursor: str | None
+def _written(
+    names: tuple[str, ...], source: Callable[[str], Any], *, insert: bool
+) -> dict[str, Any]:
+    """The SET (or VALUES) of a write of the fields `names`, read from `source(name)`, with
+    `completed_at` following `is_completed` wherever it may change."""
+    values = {name: stored(name, source(name)) for name in names}
+    if "is_completed" in values:
+        new = values["is_completed"]
+        values["completed_at"] = (
+            completion_time(new)
+            if insert
+            else completion_time(new, was_completed=COLUMNS.is_completed)
+        )
+    if not insert:
+        values["updated_at"] = NEXT_UPDATED_AT
+    return values
 
 
 _INSERT = Query.compile(
     insert(TODOS)
-    .values({name: bindparam(name) for name in ("user_id", *_WRITABLE)})
-    .returning(*_PUBLIC)
+    .values(user_id=bindparam("user_id"), **_written(_WRITABLE, bindparam, insert=True))
+    .returning(*PUBLIC)
 )
-_SELECT_ONE = Query.compile(select(*_PUBLIC).where(*_OWNED))
+_SELECT_ONE = Query.compile(select(*PUBLIC).where(*_OWNED))
 _TOGGLE = Query.compile(
     update(TODOS)
     .where(*_OWNED)
-    .values(is_completed=~_COLUMNS.is_completed, updated_at=_NEXT_UPDATED_AT)
-    .returning(*_PUBLIC)
+    .values(
+        is_completed=~COLUMNS.is_completed,
+        completed_at=completion_time(~COLUMNS.is_completed, was_completed=COLUMNS.is_completed),
+        updated_at=NEXT_UPDATED_AT,
+    )
+    .returning(*PUBLIC)
 )
-_DELETE = Query.compile(delete(TODOS).where(*_OWNED).returning(_COLUMNS.id))
+_DELETE = Query.compile(delete(TODOS).where(*_OWNED).returning(COLUMNS.id))
+
+
+def _bulk_insert() -> Query:
+    """Many todos in one statement: the rows travel as one JSON array, each with its place
+    in the request, and come back in that order. Their ids are drawn before the insert,
+    so the inserted rows can be matched to their places."""
+    rows = (
+        func.jsonb_to_recordset(bindparam("rows", type_=JSONB))
+        .table_valued(
+            column("ordinal", Integer), *(column(name, given_type(name)) for name in _WRITABLE)
+        )
+        .render_derived(with_types=True)
+        .alias("rows")
+    )
+    given = select(func.gen_random_uuid().label("id"), rows).cte("given")
+    values = _written(_WRITABLE, lambda name: given.c[name], insert=True)
+    inserted = (
+        insert(TODOS)
+        .from_select(
+            ["user_id", "id", *values],
+            select(bindparam("user_id"), given.c.id, *values.values()),
+        )
+        .returning(*PUBLIC)
+        .cte("inserted")
+    )
+    statement: Select[Any] = (
+        select(inserted).join(given, given.c.id == inserted.c.id).order_by(given.c.ordinal)
+    )
+    return Query.compile(statement)
+
+
+_BULK_INSERT = _bulk_insert()
 
 
 @cache
 def _update_query(fields: tuple[str, ...]) -> Query:
     """UPDATE of exactly `fields` (a PATCH sends any subset, so one variant per subset, each
     compiled on first use)."""
-    values: dict[str, Any] = {name: bindparam(name) for name in fields}
     return Query.compile(
         update(TODOS)
         .where(*_OWNED)
-        .values(**values, updated_at=_NEXT_UPDATED_AT)
-        .returning(*_PUBLIC)
+        .values(_written(fields, bindparam, insert=False))
+        .returning(*PUBLIC)
     )
+
+
+@cache
+def _bulk_update_query(fields: tuple[str, ...], shape: tuple[str, ...]) -> Query:
+    """One UPDATE of `fields` over every todo matching filters of `shape`, counting only
+    the rows it changes: a todo that already has the values keeps its `updated_at`."""
+    changes = [COLUMNS[name].is_distinct_from(stored(name, bindparam(name))) for name in fields]
+    changed = (
+        update(TODOS)
+        .where(_OWNER, *conditions(shape), or_(*changes))
+        .values(_written(fields, bindparam, insert=False))
+        .returning(COLUMNS.id)
+        .cte("changed")
+    )
+    return Query.compile(select(func.count().label("updated")).select_from(changed))
+
+
+@cache
+def _bulk_delete_query(shape: tuple[str, ...]) -> Query:
+    """One DELETE of every todo matching filters of `shape`, counted."""
+    deleted = delete(TODOS).where(_OWNER, *conditions(shape)).returning(COLUMNS.id).cte("gone")
+    return Query.compile(select(func.count().label("deleted")).select_from(deleted))
 
 
 async def _one_or_not_found(database: Database, query: Query, **values: object) -> TodoRecord:
@@ -105,6 +179,16 @@ async def create_todo(database: Database, user_id: str, data: TodoCreate) -> Tod
     return row
 
 
+async def create_todos(
+    database: Database, user_id: str, todos: list[TodoCreate]
+) -> list[TodoRecord]:
+    """Insert all of `todos` or none (one statement is atomic), in the order given."""
+    rows = [
+        {"ordinal": ordinal, **todo.model_dump(mode="json")} for ordinal, todo in enumerate(todos)
+    ]
+    return await database.fetch_all(_BULK_INSERT, user_id=user_id, rows=orjson.dumps(rows).decode())
+
+
 async def get_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoRecord:
     """One of the user's todos, or TodoNotFound."""
     return await _one_or_not_found(database, _SELECT_ONE, user_id=user_id, todo_id=todo_id)
@@ -113,7 +197,8 @@ async def get_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> Todo
 async def replace_todo(
     database: Database, user_id: str, todo_id: uuid.UUID, data: TodoReplace
 ) -> TodoRecord:
-    """Overwrite every writable field."""
+    """Overwrite the fields a PUT sends: the original three always, the planning fields
+    when present (an older client that does not know them leaves them as they are)."""
     return await _update(database, user_id, todo_id, data.model_dump())
 
 
@@ -139,6 +224,26 @@ async def delete_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> N
         raise TodoNotFound
 
 
+async def update_todos(
+    database: Database, user_id: str, filters: TodoFilters, change: TodoBulkChange
+) -> int:
+    """Apply `change` to every todo matching `filters`; how many it changed."""
+    values = change.model_dump()
+    fields = tuple(name for name in _WRITABLE if name in values)
+    query = _bulk_update_query(fields, filters.shape)
+    row = await database.fetch_one(query, user_id=user_id, **filters.values(), **values)
+    assert row is not None  # noqa: S101  (a count always returns its row)
+    return int(row["updated"])
+
+
+async def delete_todos(database: Database, user_id: str, filters: TodoFilters) -> int:
+    """Delete every todo matching `filters` (the caller refuses empty filters); how many."""
+    query = _bulk_delete_query(filters.shape)
+    row = await database.fetch_one(query, user_id=user_id, **filters.values())
+    assert row is not None  # noqa: S101  (a count always returns its row)
+    return int(row["deleted"])
+
+
 async def _update(
     database: Database, user_id: str, todo_id: uuid.UUID, values: dict[str, Any]
 ) -> TodoRecord:
@@ -146,92 +251,3 @@ async def _update(
     return await _one_or_not_found(
         database, _update_query(fields), user_id=user_id, todo_id=todo_id, **values
     )
-
-
-def _escape_like(text: str) -> str:
-    """Make `%` and `_` in a search term match themselves."""
-    return (
-        text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
-        .replace("%", _LIKE_ESCAPE + "%")
-        .replace("_", _LIKE_ESCAPE + "_")
-    )
-
-
-def _sort(columns: ReadOnlyColumnCollection[str, Any], order: SortOrder) -> list[Any]:
-    keys = (columns.created_at, columns.id)
-    return [key.asc() if order == "asc" else key.desc() for key in keys]
-
-
-@cache
-def _list_query(*, by_completion: bool, by_text: bool, after: bool, order: SortOrder) -> Query:
-    """The page (one row more than asked, to know whether another page follows) left-joined
-    to the total, so an empty page still reports the count, all in one statement. One
-    variant per combination of filters (at most 16), each compiled once."""
-    filters: list[ColumnElement[bool]] = [_COLUMNS.user_id == bindparam("user_id")]
-    if by_completion:
-        filters.append(_COLUMNS.is_completed == bindparam("is_completed"))
-    if by_text:
-        pattern: Any = bindparam("pattern")
-        filters.append(
-            or_(
-                _COLUMNS.title.ilike(pattern, escape=_LIKE_ESCAPE),
-                _COLUMNS.description.ilike(pattern, escape=_LIKE_ESCAPE),
-            )
-        )
-    page_filters = list(filters)
-    if after:
-        position = tuple_(_COLUMNS.created_at, _COLUMNS.id)
-        cursor = tuple_(bindparam("after_created_at"), bindparam("after_id"))
-        page_filters.append(position > cursor if order == "asc" else position < cursor)
-
-    page = (
-        select(*_PUBLIC)
-        .where(*page_filters)
-        .order_by(*_sort(_COLUMNS, order))
-        .limit(bindparam("limit"))
-        .subquery("page")
-    )
-    total = select(func.count().label("total")).select_from(TODOS).where(*filters).subquery()
-    statement: Select[Any] = (
-        select(total.c.total, page)
-        .select_from(total.outerjoin(page, true()))
-        .order_by(*_sort(page.c, order))
-    )
-    return Query.compile(statement)
-
-
-async def list_todos(
-    database: Database,
-    user_id: str,
-    *,
-    limit: int,
-    cursor: str | None,
-    is_completed: bool | None,
-    q: str | None,
-    order: SortOrder,
-) -> TodoRecordPage:
-    """A page of the user's todos, newest first unless `order` is `asc`."""
-    position = decode_cursor(cursor, order) if cursor is not None else None
-    query = _list_query(
-        by_completion=is_completed is not None,
-        by_text=bool(q),
-        after=position is not None,
-        order=order,
-    )
-    values: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
-    if is_completed is not None:
-        values["is_completed"] = is_completed
-    if q:
-        values["pattern"] = f"%{_escape_like(q)}%"
-    if position is not None:
-        values["after_created_at"] = position.created_at
-        values["after_id"] = position.id
-    rows = await database.fetch_all(query, **values)
-    total = rows[0]["total"]
-    items = [row for row in rows if row["id"] is not None]  # no match: one row, the count
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        last = items[-1]
-        next_cursor = Cursor(created_at=last["created_at"], id=last["id"], order=order).encode()
-    return TodoRecordPage(items=items, count=total, next_cursor=next_cursor)

@@ -34,7 +34,8 @@ def test_the_migrations_sql_is_written_without_a_database() -> None:
     assert "CREATE TABLE todos (" in sql
     assert "CHECK (btrim(title) <> '')" in sql
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
-    assert migration_sql("0001") == "", "nothing follows the newest revision"
+    assert "ALTER TABLE todos ADD COLUMN IF NOT EXISTS priority" in migration_sql("0001")
+    assert migration_sql("0002") == "", "nothing follows the newest revision"
 
 
 SQUAWK_CONFIG = SCRIPT_LOCATION / "squawk.toml"

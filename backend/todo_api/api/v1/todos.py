@@ -1,6 +1,7 @@
 """HTTP for todos: parse the request, call the service with the path's `user_id`, shape
 the response. Rules live in `todo_api.services.todos`."""
 
+import dataclasses
 from typing import Annotated
 from urllib.parse import quote
 
@@ -8,27 +9,36 @@ from fastapi import APIRouter, Query, Request, status
 
 from todo_api.api.errors import BODY_ERROR_RESPONSES, ERROR_RESPONSES
 from todo_api.api.parameters import TodoId, UserId, database
-from todo_api.api.responses import JSONResponse, page_response, todo_response
+from todo_api.api.responses import JSONResponse, items_response, page_response, todo_response
 from todo_api.api.routing import OrjsonRoute
+from todo_api.api.todo_queries import TodoBulkQuery, TodoListQuery, TodoStatsQuery
+from todo_api.errors import InvalidInput
 from todo_api.models import (
-    NO_NUL_CHARACTER,
+    TodoBulkChange,
+    TodoBulkCreate,
     TodoCreate,
+    TodoItems,
     TodoPage,
     TodoPatch,
     TodoPublic,
     TodoReplace,
+    TodosDeleted,
+    TodoStats,
+    TodosUpdated,
 )
+from todo_api.services import todo_listing as listing
+from todo_api.services import todo_stats as stats
 from todo_api.services import todos as service
-from todo_api.services.cursor import CURSOR_MAX_LENGTH, SortOrder
 from todo_api.services.todos import TodoRecord
 
 # The full prefix here, and the routes added straight to the app's (see register_routes):
 # each level of router nesting costs route matching time on every request.
 router = APIRouter(prefix="/api/v1/users/{user_id}/todos", tags=["todos"], route_class=OrjsonRoute)
 
-PAGE_SIZE_DEFAULT = 100
-PAGE_SIZE_MAX = 1000
-SEARCH_MAX_LENGTH = 255
+NO_FILTER = (
+    "Name the todos to delete with at least one filter, such as ?is_completed=true; "
+    "a DELETE without one would remove them all."
+)
 
 
 def _todo_location(todo: TodoRecord) -> str:
@@ -60,43 +70,89 @@ async def create_todo(request: Request, user_id: UserId, data: TodoCreate) -> JS
     operation_id="listTodos",
 )
 async def list_todos(
-    request: Request,
-    user_id: UserId,
-    limit: Annotated[
-        int, Query(ge=1, le=PAGE_SIZE_MAX, description="Items per page.")
-    ] = PAGE_SIZE_DEFAULT,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=CURSOR_MAX_LENGTH,
-            pattern=r"^[A-Za-z0-9_-]+$",
-            description="`next_cursor` from the previous page; omit for the first page.",
-        ),
-    ] = None,
-    is_completed: Annotated[
-        bool | None, Query(description="Only completed, or only open, todos.")
-    ] = None,
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=SEARCH_MAX_LENGTH,
-            pattern=NO_NUL_CHARACTER,
-            description="Text in the title or description, any case; `%` and `_` are literal.",
-        ),
-    ] = None,
-    order: Annotated[SortOrder, Query(description="`desc` is newest first.")] = "desc",
+    request: Request, user_id: UserId, query: Annotated[TodoListQuery, Query()]
 ) -> JSONResponse:
-    """Lists `user_id`'s todos a page at a time; `count` is the total matching the filters."""
-    page = await service.list_todos(
+    """Lists `user_id`'s todos a page at a time; `count` is the total matching the filters.
+    Follow `next_cursor` with the same sort and filters for the next page."""
+    page = await listing.list_todos(
         database(request),
         user_id,
-        limit=limit,
-        cursor=cursor,
-        is_completed=is_completed,
-        q=q,
-        order=order,
+        filters=query.filters(),
+        sort=query.resolved_sort(),
+        limit=query.limit,
+        cursor=query.cursor,
     )
     return page_response(page)
+
+
+@router.patch(
+    "",
+    response_model=TodosUpdated,
+    responses=BODY_ERROR_RESPONSES,
+    summary="Change every matching todo",
+    operation_id="patchTodos",
+)
+async def patch_todos(
+    request: Request,
+    user_id: UserId,
+    query: Annotated[TodoBulkQuery, Query()],
+    change: TodoBulkChange,
+) -> JSONResponse:
+    """Applies the body to every todo matching the filters (none given: all of the user's),
+    in one statement. `updated` counts the todos that changed."""
+    updated = await service.update_todos(database(request), user_id, query.filters(), change)
+    return JSONResponse({"updated": updated})
+
+
+@router.delete(
+    "",
+    response_model=TodosDeleted,
+    responses=ERROR_RESPONSES,
+    summary="Delete every matching todo",
+    operation_id="deleteTodos",
+)
+async def delete_todos(
+    request: Request, user_id: UserId, query: Annotated[TodoBulkQuery, Query()]
+) -> JSONResponse:
+    """Deletes every todo matching the filters, such as `?is_completed=true` to clear the
+    completed ones. At least one filter is required: a bare DELETE is refused."""
+    filters = query.filters()
+    if filters.is_empty:
+        raise InvalidInput("query", NO_FILTER)
+    deleted = await service.delete_todos(database(request), user_id, filters)
+    return JSONResponse({"deleted": deleted})
+
+
+@router.post(
+    "/bulk",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TodoItems,
+    responses=BODY_ERROR_RESPONSES,
+    summary="Create several todos",
+    operation_id="createTodos",
+)
+async def create_todos(request: Request, user_id: UserId, data: TodoBulkCreate) -> JSONResponse:
+    """Creates 1 to 100 todos at once, all or none; `items` are in the order sent."""
+    items = await service.create_todos(database(request), user_id, data.todos)
+    return items_response(items, status_code=status.HTTP_201_CREATED)
+
+
+@router.get(
+    "/stats",
+    response_model=TodoStats,
+    responses=ERROR_RESPONSES,
+    summary="Count todos",
+    operation_id="getTodoStats",
+)
+async def get_todo_stats(
+    request: Request, user_id: UserId, query: Annotated[TodoStatsQuery, Query()]
+) -> JSONResponse:
+    """Counts over the todos the same filters would list: totals, overdue, due today in
+    `tz`, per priority, and the most used tags."""
+    counts = await stats.todo_stats(
+        database(request), user_id, filters=query.filters(), zone=query.tz
+    )
+    return JSONResponse(dataclasses.asdict(counts))
 
 
 @router.get(
@@ -121,7 +177,8 @@ async def get_todo(request: Request, user_id: UserId, todo_id: TodoId) -> JSONRe
 async def replace_todo(
     request: Request, user_id: UserId, todo_id: TodoId, data: TodoReplace
 ) -> JSONResponse:
-    """Sets every field: `title`, `description` (null allowed) and `is_completed`."""
+    """Sets `title`, `description` (null allowed) and `is_completed`, and each planning
+    field sent (`priority`, `due_at`, `tags`); one left out keeps its value."""
     return todo_response(await service.replace_todo(database(request), user_id, todo_id, data))
 
 
@@ -135,7 +192,8 @@ async def replace_todo(
 async def patch_todo(
     request: Request, user_id: UserId, todo_id: TodoId, changes: TodoPatch
 ) -> JSONResponse:
-    """Changes only the fields sent; `description: null` clears the description."""
+    """Changes only the fields sent; `description: null` and `due_at: null` clear them,
+    and `tags` replaces the set."""
     return todo_response(await service.patch_todo(database(request), user_id, todo_id, changes))
 
 
