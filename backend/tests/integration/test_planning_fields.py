@@ -175,14 +175,19 @@ async def test_patch_replaces_tags_and_clears_due_at(client: httpx.AsyncClient) 
     assert body["due_at"] is None
 
 
-async def test_the_table_refuses_an_unknown_priority_and_too_many_tags(
+async def test_the_table_refuses_an_unknown_priority_and_too_many_or_long_tags(
     admin_engine: AsyncEngine,
 ) -> None:
     """The database repeats the API's limits, so no other writer can break them."""
     insert = "INSERT INTO todos (user_id, title, {column}) VALUES ('u', 't', {value})"
-    for column, value in [("priority", "4"), ("tags", "array_fill('x'::varchar, ARRAY[21])")]:
+    refused = [
+        ("priority", "4", "violates check constraint"),
+        ("tags", "array_fill('x'::varchar, ARRAY[21])", "violates check constraint"),
+        ("tags", "ARRAY[repeat('x', 41)]", "value too long"),
+    ]
+    for column, value, reason in refused:
         async with admin_engine.connect() as connection:
-            with pytest.raises(Exception, match="violates check constraint"):
+            with pytest.raises(Exception, match=reason):
                 await connection.execute(text(insert.format(column=column, value=value)))
 
 

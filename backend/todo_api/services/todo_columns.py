@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     SmallInteger,
     String,
+    Text,
     case,
     cast,
     func,
@@ -30,6 +31,10 @@ from todo_api.models import Priority, TodoPublic
 TODOS = SQLModel.metadata.tables["todos"]
 COLUMNS = TODOS.c
 
+# Tags travel as text[], which asyncpg decodes and encodes by itself. For the column's own
+# type, varchar(40)[], it would first ask the server about the type, three round trips on
+# every new connection.
+TEXT_ARRAY = ARRAY(Text)
 # Written into the SQL, not sent as a parameter: every statement spells the same array.
 _PRIORITY_NAMES = literal_column(
     "(ARRAY[{}]::text[])".format(", ".join(f"'{priority.value}'" for priority in Priority)),
@@ -59,6 +64,8 @@ def readable(name: str) -> ColumnElement[Any]:
     """The column of field `name`, as the API shows it."""
     if name == "priority":
         return priority_name(COLUMNS.priority).label("priority")
+    if name == "tags":
+        return cast(COLUMNS.tags, TEXT_ARRAY).label("tags")
     return COLUMNS[name]
 
 
@@ -66,7 +73,16 @@ def stored(name: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
     """`value` (a client's value for field `name`) as its column holds it."""
     if name == "priority":
         return priority_rank(value)
+    if name == "tags":  # the column's varchar(40)[] checks each tag's length on assignment
+        return cast(value, TEXT_ARRAY)
     return value
+
+
+def current(name: str) -> ColumnElement[Any]:
+    """The column of field `name`, comparable with what `stored` makes of a new value."""
+    if name == "tags":
+        return cast(COLUMNS.tags, TEXT_ARRAY)
+    return COLUMNS[name]
 
 
 def given_type(name: str) -> TypeEngine[Any]:

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, String, bindparam, func, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from todo_api.models import Priority
-from todo_api.services.todo_columns import COLUMNS, RANKS
+from todo_api.services.todo_columns import COLUMNS, RANKS, TEXT_ARRAY
 
 _LIKE_ESCAPE = "\\"
 # now() is the statement's start: every row of one request is judged at the same instant.
@@ -127,7 +127,7 @@ def conditions(shape: tuple[str, ...]) -> list[ColumnElement[bool]]:
     if "priorities" in shape:
         found.append(COLUMNS.priority == func.any(bindparam("match_priorities")))
     if "tags" in shape:
-        wanted = bindparam("match_tags", type_=ARRAY(String))
+        wanted = bindparam("match_tags", type_=TEXT_ARRAY)
         found.append(_lowered(COLUMNS.tags).contains(_lowered(wanted)))
     if "due_before" in shape:
         found.append(COLUMNS.due_at < bindparam("match_due_before"))

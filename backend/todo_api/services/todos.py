@@ -47,6 +47,7 @@ from todo_api.services.todo_columns import (
     PUBLIC,
     TODOS,
     completion_time,
+    current,
     given_type,
     stored,
 )
@@ -147,7 +148,7 @@ def _update_query(fields: tuple[str, ...]) -> Query:
 def _bulk_update_query(fields: tuple[str, ...], shape: tuple[str, ...]) -> Query:
     """One UPDATE of `fields` over every todo matching filters of `shape`, counting only
     the rows it changes: a todo that already has the values keeps its `updated_at`."""
-    changes = [COLUMNS[name].is_distinct_from(stored(name, bindparam(name))) for name in fields]
+    changes = [current(name).is_distinct_from(stored(name, bindparam(name))) for name in fields]
     changed = (
         update(TODOS)
         .where(_OWNER, *conditions(shape), or_(*changes))
