@@ -170,11 +170,12 @@ def _normalize_tag(tag: str) -> str:
 
 
 def _without_duplicates(tags: list[str]) -> list[str]:
-    """The first spelling of each tag, compared without regard to case."""
+    """The first spelling of each tag, compared in lower case, as PostgreSQL compares
+    them when filtering (`lower()`, not the more thorough `casefold()`, which it lacks)."""
     seen: set[str] = set()
     unique = []
     for tag in tags:
-        key = tag.casefold()
+        key = tag.lower()
         if key not in seen:
             seen.add(key)
             unique.append(tag)
@@ -248,9 +249,9 @@ class TodoBase(TodoPlanning, TodoCore):
 # Each sort is an index of its own (`_index_each_sort` below), so every page is a range
 # of one index.
 class Sort(StrEnum):
-    """The listing's order: a field, descending when it starts with `-`. Ties go to the
-    newest `created_at`, then the larger `id`. Todos without `due_at` come last in both
-    due orders."""
+    """The listing's order: a field, descending when it starts with `-`. Outside the
+    `created_at` orders, ties go to the newest `created_at`, then the larger `id`. Todos
+    without `due_at` come last in both due orders."""
 
     CREATED_AT_DESC = "-created_at"
     CREATED_AT = "created_at"

@@ -25,7 +25,15 @@ USER_ID = "e2e-tester"
 TITLE = "Written in a real browser"
 TIMEOUT_MS = 15_000
 # The request body Swagger UI's "Try it out" starts from: the schema's examples.
-EXAMPLE_TODO = {"title": "Buy milk", "description": "2 litres, semi-skimmed", "is_completed": False}
+# What "Try it out" fills in for a new todo: the documented example of every field.
+EXAMPLE_TODO = {
+    "title": "Buy milk",
+    "description": "2 litres, semi-skimmed",
+    "is_completed": False,
+    "priority": "high",
+    "due_at": "2026-11-27T17:00:00Z",
+    "tags": ["errands", "home"],
+}
 # A policy violation is also a console error; this makes sure of it, whatever the wording.
 REPORT_POLICY_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (event) => {

@@ -102,7 +102,7 @@ class TodoFilters:
                 self.is_completed,
                 self.q or None,
                 sorted({priority.value for priority in self.priorities}),
-                sorted({tag.casefold() for tag in self.tags}),
+                sorted({tag.lower() for tag in self.tags}),
                 self.due_before.isoformat() if self.due_before else None,
                 self.due_after.isoformat() if self.due_after else None,
                 self.overdue,
