@@ -25,8 +25,15 @@ ID_SAMPLE = 20_000
 USER_PREFIX = "bench-user-"
 BIG_USER = "bench-big-user"
 DELETE_USER_PREFIX = "bench-del-"
+# Bulk creates go to users of their own, so the ordinary users' lists do not grow by
+# thousands of todos before the measurements that list them.
+BULK_USER_PREFIX = "bench-bulk-"
+BULK_SIZE = 20
+SANITY_USER = "bench-sanity"
 PAGE_SIZE = 50
 DEEP_PAGE = 1000
+# The filtered and sorted list: two of the four priorities, soonest due first.
+FILTERED_QUERY = "?priority=high&priority=medium&sort=due_at&limit=50"
 
 
 class ConfigError(ValueError):
@@ -57,6 +64,8 @@ class Config:
     few_connections: int
     threads: int
     repeats: int
+    sort_duration: int
+    sort_repeats: int
     reference_pool: int
     database_url: str | None
     out_dir: Path
@@ -72,6 +81,8 @@ class Config:
             few_connections=_int("BENCH_FEW_CONNECTIONS", 4),
             threads=_int("BENCH_THREADS", 2),
             repeats=_int("BENCH_REPEATS", 1 if quick else 3),
+            sort_duration=_int("BENCH_SORT_DURATION", 3 if quick else 5),
+            sort_repeats=_int("BENCH_SORT_REPEATS", 1),
             reference_pool=_int("BENCH_REFERENCE_POOL", 10),
             database_url=os.environ.get("BENCH_DATABASE_URL") or None,
             out_dir=BENCH_DIR / "out",

@@ -20,8 +20,10 @@ from bench.machine import describe
 from bench.pages import PagingFailed
 from bench.report import NOISY, render
 from bench.results import Results
+from bench.sanity import SanityFailed, check_sql
 from bench.scenarios import (
     MEASUREMENTS,
+    SORT_MEASUREMENTS,
     run_count,
     single_worker,
     small_pool,
@@ -89,13 +91,15 @@ def main() -> None:
     try:
         config = Config.from_env()
         wrk_path()
-    except (ConfigError, WrkMissing) as error:
+        check_sql()
+    except (ConfigError, WrkMissing, SanityFailed) as error:
         sys.exit(str(error))
     estimate = wrk_seconds(config) / 60
     log(
-        f"{run_count(config)} runs of {config.duration} s ({MEASUREMENTS} measurements x "
-        f"{config.repeats}), each measurement warmed up once for {config.warmup} s; "
-        f"about {estimate:.0f} min plus set-up"
+        f"{run_count(config)} runs: {MEASUREMENTS} measurements x {config.repeats} of "
+        f"{config.duration} s, each warmed up once for {config.warmup} s, and "
+        f"{SORT_MEASUREMENTS} x {config.sort_repeats} of {config.sort_duration} s (the other "
+        f"sorts' pages); about {estimate:.0f} min plus set-up"
     )
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     before = cpu.snapshot()
@@ -105,7 +109,7 @@ def main() -> None:
         log(f"other processes are using {idle_check:.0%} of the CPU: expect noisy numbers")
     try:
         results = run(config)
-    except (ServerFailed, WrkFailed, PagingFailed) as error:
+    except (ServerFailed, WrkFailed, PagingFailed, SanityFailed) as error:
         sys.exit(f"bench failed: {error}")
     except KeyboardInterrupt:
         sys.exit("bench interrupted; servers and database stopped, RESULTS.md left alone")

@@ -21,9 +21,12 @@ def walk_to_page(base_url: str, first: str, page: int, limit: int) -> str:
     path = first
     try:
         for number in range(1, page + 1):
-            connection.request("GET", path)
-            response = connection.getresponse()
-            body = response.read()
+            try:
+                connection.request("GET", path)
+                response = connection.getresponse()
+                body = response.read()
+            except OSError as error:  # refused, reset, timed out
+                raise PagingFailed(f"page {number}: {error!r}") from None
             if response.status != 200:
                 raise PagingFailed(f"page {number} answered {response.status}: {body[:300]!r}")
             content = orjson.loads(body)

@@ -16,9 +16,22 @@ import orjson
 from bench.rss import RssPeak
 from bench.wrk import WrkResult
 
-# The endpoints the API and the reference both serve, in report order.
+# The endpoints the API and the reference both serve, in report order; with one worker
+# each, also those of SINGLE_SHARED.
 SHARED = (("get_one", "GET one"), ("list50", "list 50"), ("create", "create"))
+SINGLE_SHARED = (
+    ("get_one", "GET one"),
+    ("list50", "list 50"),
+    ("list_filtered", "list, filtered and sorted"),
+    ("create", "create"),
+    ("bulk", "bulk create of 20"),
+)
 API_ONLY = (("patch", "PATCH"), ("delete", "DELETE"), ("mix", "mix 80% read / 20% write"))
+
+
+def sort_name(sort: str) -> str:
+    """The measurement key's prefix for a sort's pages: `-due_at` is `sort.due_at_desc`."""
+    return f"sort.{sort.removeprefix('-')}_{'desc' if sort.startswith('-') else 'asc'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +101,15 @@ class Summary:
 
 @dataclass(slots=True)
 class Results:
-    """Runs are keyed `<server>.<endpoint>`: server is api, ref, api_pool8, api2, ref2, big.
-    Each key holds its repeats in the order they ran."""
+    """Runs are keyed `<server>.<endpoint>`: server is api, ref, api_pool8, api2, ref2, big,
+    or `sort.<sort>` for the other sorts' pages (`sort_name`). Each key holds its repeats
+    in the order they ran. `walks` holds the seconds each walk to page 1,000 took, by sort."""
 
     runs: dict[str, list[WrkResult]] = field(default_factory=dict)
     rss: dict[str, RssPeak] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    walk_seconds: float = 0.0
+    walks: dict[str, float] = field(default_factory=dict)
     log_lines: dict[str, int] = field(default_factory=dict)
 
     def add(self, key: str, result: WrkResult) -> None:
@@ -117,7 +131,7 @@ class Results:
             "runs": {key: [run.to_json() for run in repeats] for key, repeats in self.runs.items()},
             "medians": {key: summary.to_json() for key, summary in summaries.items()},
             "rss_kb": {key: {"hwm": p.hwm_kb, "rss": p.rss_kb} for key, p in self.rss.items()},
-            "walk_seconds": self.walk_seconds,
+            "walk_seconds": self.walks,
             "notes": self.notes,
             "log_lines": self.log_lines,
         }

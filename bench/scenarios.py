@@ -15,26 +15,40 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import BIG_USER, DEEP_PAGE, PAGE_SIZE, Config
+from bench.config import BIG_USER, BULK_SIZE, DEEP_PAGE, FILTERED_QUERY, PAGE_SIZE, Config
 from bench.database import BenchDatabase
 from bench.pages import PagingFailed, walk_to_page
-from bench.results import Results
+from bench.reference.sql import SORTS
+from bench.results import Results, sort_name
 from bench.rss import RssMonitor
+from bench.sanity import check_bodies
 from bench.seed import SeedFiles, disposable_todos
-from bench.servers import Server, start_api, start_reference
+from bench.servers import Server, ServerFailed, start_api, start_reference
 from bench.wrk import WrkResult, measure
 
 Log = Callable[[str], None]
 
-# Shared endpoints: the script and which seed file it draws from.
+# Shared endpoints: the script (the arguments it takes are in `_args`). With one worker
+# each, also the filtered and sorted list and the bulk create.
 _SCRIPTS = {"get_one": "get_one.lua", "list50": "list.lua", "create": "create.lua"}
+_SINGLE_SCRIPTS = {
+    "get_one": "get_one.lua",
+    "list50": "list.lua",
+    "list_filtered": "list.lua",
+    "create": "create.lua",
+    "bulk": "bulk.lua",
+}
 # DELETE's disposable todos: this many times the expected number of requests.
 _DELETE_HEADROOM = 2
 _POOL_SMALL = {"DB_POOL_SIZE": "8"}
-# Measurements (keys of Results.runs) in `make bench`, for the time estimate: 3 shared
-# endpoints x 2 servers; PATCH, DELETE and mix; 4 on the long list; 1 with the small pool;
-# 3 x 2 at two workers.
-MEASUREMENTS = 6 + 3 + 4 + 1 + 6
+# Measurements (keys of Results.runs) in `make bench`, for the time estimate: 5 shared
+# endpoints x 2 servers; PATCH, DELETE and mix; 6 on the long list (page 1 and page 1,000,
+# the list with its count and the stats, API and reference); 1 with the small pool;
+# 3 x 2 at two workers. Besides these, page 1 and page 1,000 in each other sort
+# (`SORT_MEASUREMENTS`), BENCH_SORT_REPEATS runs of BENCH_SORT_DURATION each, unwarmed.
+MEASUREMENTS = 10 + 3 + 6 + 1 + 6
+_OTHER_SORTS = tuple(sort for sort in SORTS if sort != "-created_at")
+SORT_MEASUREMENTS = 2 * len(_OTHER_SORTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +61,31 @@ class _Run:
     args: tuple[str | Path, ...] = ()
     connections: int | None = None
     path: str = ""
+    # False: no warm-up even before the first repeat (something else just warmed it).
+    warm_up: bool = True
+    seconds: int | None = None  # None: BENCH_DURATION
 
 
-def _args(files: SeedFiles, key: str) -> tuple[Path, ...]:
-    return (files.todos,) if key == "get_one" else (files.users,)
+def _args(files: SeedFiles, key: str) -> tuple[str | Path, ...]:
+    if key == "get_one":
+        return (files.todos,)
+    if key == "list_filtered":
+        return (files.users, FILTERED_QUERY)
+    if key == "bulk":
+        return (files.bulk_users, str(BULK_SIZE))
+    return (files.users,)
+
+
+def _still_running(server: Server, during: str) -> None:
+    """ServerFailed, with its exit status, if `server` is gone: every later number would
+    be connection errors. A negative status is the signal that ended it (-9: SIGKILL, from
+    the kernel's out-of-memory killer or another process; -11: a crash)."""
+    status = server.running.process.poll()
+    if status is not None:
+        raise ServerFailed(
+            f"{server.name} exited with status {status} during {during}; "
+            f"its log: {server.running.log_path}"
+        )
 
 
 def _measure(
@@ -61,33 +96,42 @@ def _measure(
     repeat: int,
     *,
     warmup_args: tuple[str | Path, ...] | None = None,
+    repeats: int | None = None,
 ) -> WrkResult:
-    """Repeat `repeat` (from 0) of `run`. Only the first is warmed up: the later ones find
-    the server warm, and warming it again would only make the bench longer."""
-    of = f" ({repeat + 1}/{config.repeats})" if config.repeats > 1 else ""
+    """Repeat `repeat` (from 0) of `run`, of `repeats` (BENCH_REPEATS unless given). Only
+    the first is warmed up: the later ones find the server warm, and warming it again
+    would only make the bench longer."""
+    repeats = repeats or config.repeats
+    of = f" ({repeat + 1}/{repeats})" if repeats > 1 else ""
     log(f"{run.key} on {run.server.name}{of}")
-    result = measure(
-        config,
-        f"{run.key}.{repeat + 1}",
-        script=run.script,
-        url=run.server.url + run.path,
-        args=run.args,
-        warmup_args=warmup_args,
-        connections=run.connections,
-        warm_up=repeat == 0,
-    )
+    try:
+        result = measure(
+            config,
+            f"{run.key}.{repeat + 1}",
+            script=run.script,
+            url=run.server.url + run.path,
+            args=run.args,
+            warmup_args=warmup_args,
+            connections=run.connections,
+            warm_up=run.warm_up and repeat == 0,
+            seconds=run.seconds,
+        )
+    finally:
+        _still_running(run.server, run.key)
     results.add(run.key, result)
     log(f"  {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors")
     return result
 
 
-def _alternate(config: Config, results: Results, log: Log, *runs: _Run) -> None:
-    """Every repeat of `runs`, taking turns (a, b, a, b, ...), so that drift during the
-    repeats hits each of them alike and repeat i of one can be paired with repeat i of
-    the other."""
-    for repeat in range(config.repeats):
+def _alternate(
+    config: Config, results: Results, log: Log, *runs: _Run, repeats: int | None = None
+) -> None:
+    """Every repeat of `runs` (BENCH_REPEATS unless `repeats`), taking turns (a, b, a, b,
+    ...), so that drift during the repeats hits each of them alike and repeat i of one can
+    be paired with repeat i of the other."""
+    for repeat in range(repeats or config.repeats):
         for run in runs:
-            _measure(config, results, log, run, repeat)
+            _measure(config, results, log, run, repeat, repeats=repeats)
 
 
 def _shared(
@@ -96,8 +140,9 @@ def _shared(
     log: Log,
     files: SeedFiles,
     pair: tuple[tuple[str, Server], tuple[str, Server]],
+    scripts: dict[str, str],
 ) -> None:
-    for endpoint, script in _SCRIPTS.items():
+    for endpoint, script in scripts.items():
         runs = (
             _Run(f"{prefix}.{endpoint}", server, script, _args(files, endpoint))
             for prefix, server in pair
@@ -145,28 +190,67 @@ def _writes(
     _alternate(config, results, log, mix)
 
 
-def _long_list(config: Config, results: Results, log: Log, api: Server, ref: Server) -> None:
-    few = config.few_connections
-    first = f"/api/v1/users/{BIG_USER}/todos?limit={PAGE_SIZE}"
-    page1 = _Run("big.page1", api, "fixed.lua", connections=few, path=first)
-    # The walk comes first so that page 1 and page 1,000 can take turns like API and
-    # reference do: their ratio is a target.
-    log(f"walking next_cursor to page {DEEP_PAGE:,} of {BIG_USER}")
+def _walk(results: Results, log: Log, api: Server, first: str, sort: str) -> str | None:
+    """Page 1,000's path in `sort`, found by following next_cursor from `first`; None (and
+    a note) when the listing breaks before it."""
+    log(f"walking next_cursor to page {DEEP_PAGE:,} of {BIG_USER}, sort={sort}")
     started = time.monotonic()
     try:
         deep = walk_to_page(api.url, first, DEEP_PAGE, PAGE_SIZE)
     except PagingFailed as error:
+        _still_running(api, f"the walk in sort={sort} ({error})")
         # A broken list must not cost the rest of the report; it shows as "not run".
-        results.notes.append(f"Page {DEEP_PAGE:,} was not measured: {error}")
+        results.notes.append(f"Page {DEEP_PAGE:,} in sort={sort} was not measured: {error}")
         log(f"  {error}")
+        return None
+    results.walks[sort] = time.monotonic() - started
+    return deep
+
+
+def _long_list(config: Config, results: Results, log: Log, api: Server, ref: Server) -> None:
+    few = config.few_connections
+    base = f"/api/v1/users/{BIG_USER}/todos"
+    first = f"{base}?limit={PAGE_SIZE}"
+    page1 = _Run("big.page1", api, "fixed.lua", connections=few, path=first)
+    # The walk comes first so that page 1 and page 1,000 can take turns like API and
+    # reference do: their ratio is a target.
+    deep = _walk(results, log, api, first, "-created_at")
+    if deep is None:
         _alternate(config, results, log, page1)
     else:
-        results.walk_seconds = time.monotonic() - started
         page1000 = _Run("big.page1000", api, "fixed.lua", connections=few, path=deep)
         _alternate(config, results, log, page1, page1000)
     count_api = _Run("big.count_api", api, "fixed.lua", connections=1, path=first)
     count_ref = _Run("big.count_ref", ref, "fixed.lua", connections=1, path=first)
     _alternate(config, results, log, count_api, count_ref)
+    stats_api = _Run("big.stats_api", api, "fixed.lua", connections=1, path=f"{base}/stats")
+    stats_ref = _Run("big.stats_ref", ref, "fixed.lua", connections=1, path=f"{base}/stats")
+    _alternate(config, results, log, stats_api, stats_ref)
+    _other_sorts(config, results, log, api)
+
+
+def _other_sorts(config: Config, results: Results, log: Log, api: Server) -> None:
+    """Page 1 and page 1,000 in every sort but the default (measured above), fewer and
+    shorter runs than the rest: the walk to page 1,000 (1,000 requests of both statement
+    variants over the pages measured) has just warmed them, so there is no warm-up."""
+    few = config.few_connections
+    for sort in _OTHER_SORTS:
+        first = f"/api/v1/users/{BIG_USER}/todos?limit={PAGE_SIZE}&sort={sort}"
+        deep = _walk(results, log, api, first, sort)
+        pages = [("page1", first)] if deep is None else [("page1", first), ("page1000", deep)]
+        runs = [
+            _Run(
+                f"{sort_name(sort)}.{page}",
+                api,
+                "fixed.lua",
+                connections=few,
+                path=path,
+                warm_up=False,
+                seconds=config.sort_duration,
+            )
+            for page, path in pages
+        ]
+        _alternate(config, results, log, *runs, repeats=config.sort_repeats)
 
 
 def single_worker(
@@ -177,7 +261,9 @@ def single_worker(
         api = stack.enter_context(start_api(config, "api", db.api_url))
         ref = stack.enter_context(start_reference(config, "reference", db.dsn))
         monitor = stack.enter_context(RssMonitor(api))
-        _shared(config, results, log, files, (("api", api), ("ref", ref)))
+        compared = check_bodies(api.url, ref.url, files)
+        log(f"API and reference answered {compared} requests with the same bytes")
+        _shared(config, results, log, files, (("api", api), ("ref", ref)), _SINGLE_SCRIPTS)
         _writes(config, results, log, db, files, api)
         _long_list(config, results, log, api, ref)
     results.rss["1 worker, default settings"] = monitor.peak
@@ -205,16 +291,20 @@ def two_workers(
         api = stack.enter_context(start_api(config, "api-2workers", db.api_url, workers=2))
         ref = stack.enter_context(start_reference(config, "reference-2workers", db.dsn, workers=2))
         monitor = stack.enter_context(RssMonitor(api))
-        _shared(config, results, log, files, (("api2", api), ("ref2", ref)))
+        _shared(config, results, log, files, (("api2", api), ("ref2", ref)), _SCRIPTS)
     results.rss["2 workers (WEB_CONCURRENCY=2)"] = monitor.peak
 
 
 def run_count(config: Config) -> int:
-    """Measured wrk runs in `make bench`: every measurement BENCH_REPEATS times."""
-    return MEASUREMENTS * config.repeats
+    """Measured wrk runs in `make bench`: every measurement BENCH_REPEATS times, the other
+    sorts' pages BENCH_SORT_REPEATS times."""
+    return MEASUREMENTS * config.repeats + SORT_MEASUREMENTS * config.sort_repeats
 
 
 def wrk_seconds(config: Config) -> int:
     """Seconds of wrk in `make bench`, for the estimate printed at the start: the measured
     runs, plus one warm-up per measurement (before its first repeat only)."""
-    return run_count(config) * config.duration + MEASUREMENTS * config.warmup
+    return (
+        MEASUREMENTS * (config.repeats * config.duration + config.warmup)
+        + SORT_MEASUREMENTS * config.sort_repeats * config.sort_duration
+    )

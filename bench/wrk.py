@@ -142,10 +142,11 @@ def measure(
     connections: int | None = None,
     warmup_args: tuple[str | Path, ...] | None = None,
     warm_up: bool = True,
+    seconds: int | None = None,
 ) -> WrkResult:
-    """A warm-up run (result discarded), then the measured run. Later repeats of the same
-    measurement pass `warm_up=False`: the server is warm from the first, and warming it
-    again would only lengthen the bench."""
+    """A warm-up run (result discarded), then the measured run of `seconds` (by default
+    BENCH_DURATION). Later repeats of the same measurement pass `warm_up=False`: the
+    server is warm from the first, and warming it again would only lengthen the bench."""
     connections = connections or config.connections
     if warm_up and config.warmup:
         run_wrk(
@@ -164,5 +165,5 @@ def measure(
         url=url,
         args=args,
         connections=connections,
-        seconds=config.duration,
+        seconds=seconds or config.duration,
     )

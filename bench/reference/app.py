@@ -2,17 +2,23 @@
 
 Run by the bench as `uvicorn bench.reference.app:app`; the database comes from
 BENCH_REFERENCE_DSN and the pool size from BENCH_REFERENCE_POOL (the API's default, 10).
-Its validation is the minimum that keeps bad input out of the database, and its list
-serves the first page only (no cursor, filters or order), which is all the bench asks of it.
+Its validation is the minimum that keeps bad input out of the database. It serves what
+the bench asks of it: GET one, create, bulk create, the stats without filters, and the
+first page of a listing in any sort, filtered by priority and tags (no cursor, no other
+filters). Its bodies are byte for byte the API's, `next_cursor` included (the bench checks
+that at start-up, `bench.sanity.check_bodies`).
 """
 
 import base64
+import hashlib
 import os
+import struct
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 import orjson
@@ -21,14 +27,43 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.reference.sql import INSERT, LIST_PAGE, SELECT_ONE
+from bench.reference.sql import (
+    BULK_INSERT,
+    FIELDS,
+    INSERT,
+    PRIORITIES,
+    SELECT_ONE,
+    SORTS,
+    STATS,
+    ListPage,
+    list_page,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NOT_FOUND = b'{"detail":"Todo not found.","error_code":"NOT_FOUND"}'
 _INVALID = b'{"detail":"The request is invalid.","error_code":"VALIDATION_ERROR"}'
 _TITLE_MAX = 255
 _DESCRIPTION_MAX = 2000
+_TAG_MAX = 40
+_TAGS_MAX = 20
+_BULK_MAX = 100
 _LIMIT_MAX = 1000
+# The API's cursor: version, sort, kind of key (0 none, 1 an instant, 2 a number), key,
+# created_at, id, binding (services/cursor.py).
+_CURSOR = struct.Struct(">BBBqq16s8s")
+_CURSOR_VERSION = 2
+_NO_KEY, _INSTANT, _NUMBER = 0, 1, 2
+# Every statement variant of the listing, by (sort, filtered by priority, by tags).
+_LISTS: dict[tuple[str, bool, bool], ListPage] = {
+    (sort, priorities, tags): list_page(sort, priorities=priorities, tags=tags)
+    for sort in SORTS
+    for priorities in (False, True)
+    for tags in (False, True)
+}
+
+
+class Invalid(ValueError):
+    """A request the reference refuses with a 422."""
 
 
 def _json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:  # noqa: ANN401
@@ -48,21 +83,43 @@ def _pool(request: Request) -> asyncpg.Pool:
 def _todo(row: asyncpg.Record) -> dict[str, Any]:
     """The API's field order. asyncpg's own UUID class is not one orjson knows, so the id
     is sent as text, as the API's serializer does."""
-    return {
-        "title": row["title"],
-        "description": row["description"],
-        "is_completed": row["is_completed"],
-        "id": str(row["id"]),
-        "user_id": row["user_id"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
+    todo = {name: row[name] for name in FIELDS}
+    todo["id"] = str(todo["id"])
+    return todo
 
 
-def _cursor(created_at: datetime, todo_id: str) -> str:
-    """The API's cursor format, so both build the same `next_cursor`."""
-    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
-    raw = f"desc:{micros}:{todo_id.replace('-', '')}".encode("ascii")
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _binding(user_id: str, sort: str, priorities: list[str], tags: list[str]) -> bytes:
+    """The API's digest of the listing a cursor belongs to (services/todo_filters.py's
+    fingerprint of the filters, for the two filters the reference serves)."""
+    wanted = sorted(set(priorities)), sorted({tag.casefold() for tag in tags})
+    canonical = repr((None, None, *wanted, None, None, None))
+    fingerprint = hashlib.blake2b(canonical.encode(), digest_size=8).digest()
+    identity = b"\0".join((user_id.encode(), sort.encode(), fingerprint))
+    return hashlib.blake2b(identity, digest_size=8).digest()
+
+
+def _cursor(sort: str, row: asyncpg.Record, binding: bytes) -> str:
+    """The API's cursor after `row`, so both build the same `next_cursor`."""
+    key = sort.removeprefix("-")
+    if key == "priority":
+        kind, value = _NUMBER, PRIORITIES.index(row["priority"])
+    elif row[key] is None:  # a todo without due_at
+        kind, value = _NO_KEY, 0
+    else:
+        kind, value = _INSTANT, _micros(row[key])
+    raw = _CURSOR.pack(
+        _CURSOR_VERSION,
+        SORTS.index(sort),
+        kind,
+        value,
+        _micros(row["created_at"]),
+        row["id"].bytes,
+        binding,
+    )
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
@@ -75,45 +132,80 @@ async def get_todo(request: Request) -> Response:
     return _error(_NOT_FOUND, 404) if row is None else _json(_todo(row))
 
 
+def _tag(value: object) -> str:
+    if not isinstance(value, str) or not 0 < len(tag := value.strip()) <= _TAG_MAX:
+        raise Invalid(value)
+    return tag
+
+
 async def list_todos(request: Request) -> Response:
+    params = request.query_params
     try:
-        limit = int(request.query_params.get("limit", "100"))
-    except ValueError:
+        limit = int(params.get("limit", "100"))
+        sort = params.get("sort", "-created_at")
+        priorities = params.getlist("priority")
+        tags = [_tag(tag) for tag in params.getlist("tag")]
+        if not 1 <= limit <= _LIMIT_MAX or sort not in SORTS or len(tags) > _TAGS_MAX:
+            raise Invalid(limit)
+        ranks = sorted({PRIORITIES.index(priority) for priority in priorities})
+    except ValueError:  # Invalid, int() and PRIORITIES.index alike
         return _error(_INVALID, 422)
-    if not 1 <= limit <= _LIMIT_MAX:
-        return _error(_INVALID, 422)
-    rows = await _pool(request).fetch(LIST_PAGE, request.path_params["user_id"], limit + 1)
-    items = [_todo(row) for row in rows if row["id"] is not None]
+    user_id = request.path_params["user_id"]
+    query = _LISTS[sort, bool(ranks), bool(tags)]
+    values = {"user_id": user_id, "priorities": ranks, "tags": tags, "limit": limit + 1}
+    rows = await _pool(request).fetch(query.sql, *(values[name] for name in query.parameters))
+    found = [row for row in rows if row["id"] is not None]  # no match: one row, the count
     next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        next_cursor = _cursor(items[-1]["created_at"], items[-1]["id"])
+    if len(found) > limit:
+        found = found[:limit]
+        next_cursor = _cursor(sort, found[-1], _binding(user_id, sort, priorities, tags))
+    items = [_todo(row) for row in found]
     return _json({"items": items, "count": rows[0]["total"], "next_cursor": next_cursor})
 
 
-def _valid_body(data: Any) -> tuple[str, str | None, bool] | None:  # noqa: ANN401
+def _fields(data: Any) -> tuple[Any, ...]:  # noqa: ANN401
+    """A create body's fields in the INSERT's order (user_id aside), or Invalid."""
     if not isinstance(data, dict):
-        return None
+        raise Invalid(data)
     title = data.get("title")
     description = data.get("description")
     completed = data.get("is_completed", False)
+    priority = data.get("priority", "none")
+    due_at = data.get("due_at")
+    tags = data.get("tags", [])
     if not isinstance(title, str) or not 0 < len(title := title.strip()) <= _TITLE_MAX:
-        return None
+        raise Invalid(title)
     if description is not None and (
         not isinstance(description, str) or len(description) > _DESCRIPTION_MAX
     ):
-        return None
-    if not isinstance(completed, bool):
-        return None
-    return title, description, completed
+        raise Invalid(description)
+    if not isinstance(completed, bool) or priority not in PRIORITIES:
+        raise Invalid(completed)
+    if due_at is not None:
+        if not isinstance(due_at, str):
+            raise Invalid(due_at)
+        due_at = datetime.fromisoformat(due_at)  # ValueError: a 422 too
+        if due_at.tzinfo is None:
+            raise Invalid(due_at)
+    if not isinstance(tags, list) or len(tags) > _TAGS_MAX:
+        raise Invalid(tags)
+    unique: dict[str, str] = {}
+    for tag in map(_tag, tags):
+        unique.setdefault(tag.casefold(), tag)
+    return title, description, completed, priority, due_at, list(unique.values())
+
+
+async def _body(request: Request) -> Any:  # noqa: ANN401
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Invalid("body") from None
 
 
 async def create_todo(request: Request) -> Response:
     try:
-        fields = _valid_body(orjson.loads(await request.body()))
-    except orjson.JSONDecodeError:
-        fields = None
-    if fields is None:
+        fields = _fields(await _body(request))
+    except ValueError:
         return _error(_INVALID, 422)
     user_id = request.path_params["user_id"]
     row = await _pool(request).fetchrow(INSERT, *fields, user_id)
@@ -122,6 +214,63 @@ async def create_todo(request: Request) -> Response:
     todo = _todo(row)
     location = f"/api/v1/users/{user_id}/todos/{todo['id']}"
     return _json(todo, 201, {"Location": location})
+
+
+async def create_todos(request: Request) -> Response:
+    try:
+        data = await _body(request)
+        todos = data.get("todos") if isinstance(data, dict) else None
+        if not isinstance(todos, list) or not 0 < len(todos) <= _BULK_MAX:
+            raise Invalid(todos)
+        rows = []
+        for ordinal, todo in enumerate(todos):
+            title, description, completed, priority, due_at, tags = _fields(todo)
+            rows.append(
+                {
+                    "ordinal": ordinal,
+                    "title": title,
+                    "description": description,
+                    "is_completed": completed,
+                    "priority": priority,
+                    "due_at": due_at.astimezone(UTC) if due_at is not None else None,
+                    "tags": tags,
+                }
+            )
+    except ValueError:
+        return _error(_INVALID, 422)
+    payload = orjson.dumps(rows, option=orjson.OPT_UTC_Z).decode()
+    created = await _pool(request).fetch(BULK_INSERT, request.path_params["user_id"], payload)
+    return _json({"items": [_todo(row) for row in created]}, 201)
+
+
+def _today(zone: str) -> tuple[datetime, datetime]:
+    """The start of today and of tomorrow in `zone`, in UTC, as the API computes them."""
+    tz = ZoneInfo(zone)
+    today = datetime.now(UTC).astimezone(tz).date()
+    start = datetime.combine(today, time(), tzinfo=tz)
+    end = datetime.combine(today + timedelta(days=1), time(), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+async def todo_stats(request: Request) -> Response:
+    try:
+        day_start, day_end = _today(request.query_params.get("tz", "UTC"))
+    except (ValueError, ZoneInfoNotFoundError):
+        return _error(_INVALID, 422)
+    row = await _pool(request).fetchrow(STATS, day_start, day_end, request.path_params["user_id"])
+    if row is None:  # an aggregate always returns its row
+        raise RuntimeError("the stats returned no row")
+    return _json(
+        {
+            "total": row["total"],
+            "completed": row["completed"],
+            "open": row["total"] - row["completed"],
+            "overdue": row["overdue"],
+            "due_today": row["due_today"],
+            "by_priority": {name: row[name] for name in PRIORITIES},
+            "by_tag": orjson.loads(row["by_tag"]),
+        }
+    )
 
 
 async def health(_request: Request) -> Response:
@@ -143,11 +292,14 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await app.state.pool.close()
 
 
+_TODOS = "/api/v1/users/{user_id}/todos"
 app = Starlette(
     routes=[
-        Route("/api/v1/users/{user_id}/todos", list_todos, methods=["GET"]),
-        Route("/api/v1/users/{user_id}/todos", create_todo, methods=["POST"]),
-        Route("/api/v1/users/{user_id}/todos/{todo_id}", get_todo, methods=["GET"]),
+        Route(_TODOS, list_todos, methods=["GET"]),
+        Route(_TODOS, create_todo, methods=["POST"]),
+        Route(f"{_TODOS}/bulk", create_todos, methods=["POST"]),
+        Route(f"{_TODOS}/stats", todo_stats, methods=["GET"]),
+        Route(f"{_TODOS}/{{todo_id}}", get_todo, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ],
     lifespan=lifespan,

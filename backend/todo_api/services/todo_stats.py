@@ -1,8 +1,9 @@
 """Counts for a dashboard, over the todos a listing with the same filters would show.
 
-One statement: the matching rows are read once (a CTE, which PostgreSQL materializes
-because it is used twice), counted with FILTER clauses, and their tags grouped in a
-subquery. "Due today" is the calendar day in the caller's time zone, whose bounds are
+One statement, two passes over the matching rows: one counts them with FILTER clauses,
+the other groups their tags. Reading the rows once into a CTE for both was twice as
+slow for 100,000 todos: PostgreSQL stores a CTE that is used twice, and that one spilled
+to disk. "Due today" is the calendar day in the caller's time zone, whose bounds are
 computed here with the IANA database, so PostgreSQL's own time zone files (which may be
 older or missing a zone) are never asked.
 """
@@ -14,11 +15,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy import bindparam, func, literal_column, select, true
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from todo_api.db.database import Database, Query
 from todo_api.models import TAG_STATS_MAX, Priority
-from todo_api.services.todo_columns import COLUMNS, RANKS
+from todo_api.services.todo_columns import COLUMNS, RANKS, TODOS
 from todo_api.services.todo_filters import TodoFilters, conditions
 
 
@@ -37,58 +39,67 @@ class TodoCounts:
 
 @cache
 def _stats_query(shape: tuple[str, ...]) -> Query:
-    matched = (
-        select(COLUMNS.is_completed, COLUMNS.due_at, COLUMNS.priority, COLUMNS.tags)
-        .where(COLUMNS.user_id == bindparam("user_id"), *conditions(shape))
-        .cte("matched")
-    )
-    is_open = ~matched.c.is_completed
-    tag = func.unnest(matched.c.tags).table_valued("tag").render_derived(name="t")
+    matching = [COLUMNS.user_id == bindparam("user_id"), *conditions(shape)]
+    is_open = ~COLUMNS.is_completed
+    tag = func.unnest(COLUMNS.tags).table_valued("tag").render_derived(name="t")
+    name = func.lower(tag.c.tag)
+    # A subquery of its own over the table (not correlated with the outer scan), so each
+    # scan is a plain pass over the user's rows that nothing has to store.
     per_tag = (
         select(
             func.min(tag.c.tag).label("tag"),
+            name.label("name"),
             func.count().filter(is_open).label("open"),
             func.count().label("total"),
         )
-        .select_from(matched.join(tag, literal_column("true")))
-        .group_by(func.lower(tag.c.tag))
-        .order_by(literal_column("total").desc(), func.lower(tag.c.tag))
+        .select_from(TODOS.join(tag, true()))
+        .where(*matching)
+        .group_by(name)
+        .order_by(literal_column("total").desc(), name)
         .limit(literal_column(str(TAG_STATS_MAX)))
+        .correlate(None)
         .subquery("per_tag")
     )
-    by_tag = select(
-        func.coalesce(
-            func.json_agg(
-                func.json_build_object(
-                    *(
-                        part
-                        for name in ("tag", "open", "total")
-                        for part in (literal_column(f"'{name}'"), per_tag.c[name])
-                    )
-                )
-            ),
-            literal_column("'[]'::json"),
-        )
-    ).scalar_subquery()
-    statement = select(
-        func.count().label("total"),
-        func.count().filter(matched.c.is_completed).label("completed"),
-        func.count().filter(is_open & (matched.c.due_at < func.now())).label("overdue"),
-        func.count()
-        .filter(
-            is_open
-            & (matched.c.due_at >= bindparam("day_start"))
-            & (matched.c.due_at < bindparam("day_end"))
-        )
-        .label("due_today"),
+    entry = func.json_build_object(
         *(
+            part
+            for field in ("tag", "open", "total")
+            for part in (literal_column(f"'{field}'"), per_tag.c[field])
+        )
+    )
+    by_tag = (
+        select(
+            func.coalesce(
+                func.json_agg(aggregate_order_by(entry, per_tag.c.total.desc(), per_tag.c.name)),
+                literal_column("'[]'::json"),
+            )
+        )
+        .correlate(None)
+        .scalar_subquery()
+    )
+    statement = (
+        select(
+            func.count().label("total"),
+            func.count().filter(COLUMNS.is_completed).label("completed"),
+            func.count().filter(is_open & (COLUMNS.due_at < func.now())).label("overdue"),
             func.count()
-            .filter(matched.c.priority == literal_column(str(RANKS[priority])))
-            .label(priority.value)
-            for priority in Priority
-        ),
-        by_tag.label("by_tag"),
-    ).select_from(matched)
+            .filter(
+                is_open
+                & (COLUMNS.due_at >= bindparam("day_start"))
+                & (COLUMNS.due_at < bindparam("day_end"))
+            )
+            .label("due_today"),
+            *(
+                func.count()
+                .filter(COLUMNS.priority == literal_column(str(RANKS[priority])))
+                .label(priority.value)
+                for priority in Priority
+            ),
+            by_tag.label("by_tag"),
+        )
+        .select_from(TODOS)
+        .where(*matching)
+    )
     return Query.compile(statement)
 
 

@@ -1,0 +1,217 @@
+"""What must hold before a ratio against the reference means anything: both servers send
+the same SQL and answer with the same bytes.
+
+`check_sql` compares the reference's hand-written statements with those the API compiles
+(`todo_api.services`), up to whitespace, before anything is started: a change to the API's
+SQL stops the bench until bench/reference/sql.py follows it. `check_bodies` runs once both
+servers are up and asks each the same questions: GET one, first pages in every sort and
+filter the reference serves (`next_cursor` included), the stats, and for create and bulk
+create (whose ids and timestamps differ between two inserts) each server's answer against
+a GET of the same todos from the other server.
+"""
+
+import http.client
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import orjson
+
+from bench.config import BIG_USER, FILTERED_QUERY, SANITY_USER
+from bench.reference import sql as reference
+from bench.seed import SeedFiles
+
+_BASE = "/api/v1/users/"
+# Listings whose bodies must match: the load runs' queries, and tag filters in another
+# case than stored (the cursor's binding folds case), in several sorts.
+_LIST_QUERIES = (
+    "?limit=50",
+    FILTERED_QUERY,
+    "?tag=work&sort=-priority&limit=20",
+    "?priority=low&tag=Home&sort=updated_at&limit=10",
+    "?tag=urgent&tag=work&sort=-due_at&limit=5",
+)
+# The stats count against now(): a todo falling due between the two requests changes
+# `overdue`, so a mismatch is asked again before it counts.
+_STATS_ATTEMPTS = 3
+_CREATE_BODY = {
+    "title": "  Sanity check  ",
+    "description": "Compared byte for byte",
+    "is_completed": True,
+    "priority": "medium",
+    "due_at": "2026-12-24T18:30:00+01:00",
+    "tags": ["Work", "home", "work"],
+}
+_BULK_BODY = {
+    "todos": [
+        {"title": "First of three"},
+        {"title": "Second", "priority": "high", "due_at": "2026-12-01T09:00:00Z"},
+        {"title": "Third", "is_completed": True, "tags": ["errands"], "description": None},
+    ]
+}
+
+
+class SanityFailed(RuntimeError):
+    """The reference does not do what the API does, so a ratio would compare other work."""
+
+
+def _normalized(statement: str) -> str:
+    return " ".join(statement.split())
+
+
+def _different(label: str, api: str, ref: str) -> str | None:
+    api, ref = _normalized(api), _normalized(ref)
+    if api == ref:
+        return None
+    at = next(
+        (i for i, (a, b) in enumerate(zip(api, ref, strict=False)) if a != b),
+        min(len(api), len(ref)),
+    )
+    return (
+        f"{label}: the reference's SQL differs from the API's at character {at}:\n"
+        f"  API:       ...{api[max(0, at - 80) : at + 80]}...\n"
+        f"  reference: ...{ref[max(0, at - 80) : at + 80]}..."
+    )
+
+
+def check_sql() -> None:
+    """Every statement of the reference against the API's, or SanityFailed naming the
+    first difference of each. The text is what is compared: it says which value each
+    placeholder stands for, so the names the two give their parameters do not matter."""
+    from todo_api.models import Sort  # noqa: PLC0415  (the API's package, only for this)
+    from todo_api.services import todo_listing, todo_stats, todos  # noqa: PLC0415
+
+    pairs = [
+        ("GET one", todos._SELECT_ONE.sql, reference.SELECT_ONE),
+        ("create", todos._INSERT.sql, reference.INSERT),
+        ("bulk create", todos._BULK_INSERT.sql, reference.BULK_INSERT),
+        ("stats", todo_stats._stats_query(()).sql, reference.STATS),
+    ]
+    problems = [
+        problem for label, api, ref in pairs if (problem := _different(label, api, ref)) is not None
+    ]
+    if tuple(sort.value for sort in Sort) != reference.SORTS:
+        problems.append(f"the API's sorts are {[s.value for s in Sort]}, not {reference.SORTS}")
+    for sort in Sort:
+        for priorities in (False, True):
+            for tags in (False, True):
+                shape = tuple(
+                    name for name, used in (("priorities", priorities), ("tags", tags)) if used
+                )
+                api = todo_listing._list_query(sort, shape, after=False)
+                ref = reference.list_page(sort.value, priorities=priorities, tags=tags)
+                label = f"list sort={sort.value} filters={shape}"
+                if (problem := _different(label, api.sql, ref.sql)) is not None:
+                    problems.append(problem)
+    if problems:
+        raise SanityFailed(
+            "bench/reference/sql.py no longer matches the API's SQL; update it:\n"
+            + "\n".join(problems)
+        )
+
+
+class _Client:
+    """One keep-alive connection to one server."""
+
+    def __init__(self, name: str, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.name = name
+        self._connection = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=30
+        )
+
+    def send(
+        self, method: str, path: str, body: object = None
+    ) -> tuple[int, bytes, dict[str, str]]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        data = orjson.dumps(body) if body is not None else None
+        self._connection.request(method, path, body=data, headers=headers)
+        response = self._connection.getresponse()
+        content = response.read()
+        return response.status, content, {k.lower(): v for k, v in response.getheaders()}
+
+    def get(self, path: str, status: int = 200) -> bytes:
+        code, body, _headers = self.send("GET", path)
+        if code != status:
+            raise SanityFailed(f"{self.name}: GET {path} answered {code}: {body[:300]!r}")
+        return body
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@contextmanager
+def _clients(api_url: str, ref_url: str) -> Iterator[tuple[_Client, _Client]]:
+    api, ref = _Client("API", api_url), _Client("reference", ref_url)
+    try:
+        yield api, ref
+    finally:
+        api.close()
+        ref.close()
+
+
+def _same(what: str, api: bytes, ref: bytes) -> None:
+    if api != ref:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(api, ref, strict=False)) if a != b),
+            min(len(api), len(ref)),
+        )
+        raise SanityFailed(
+            f"{what}: the bodies differ at byte {at}:\n"
+            f"  API:       {api[max(0, at - 120) : at + 120]!r}\n"
+            f"  reference: {ref[max(0, at - 120) : at + 120]!r}"
+        )
+
+
+def _created_alike(creator: _Client, reader: _Client) -> None:
+    """A todo made by `creator` reads back from `reader` as `creator` returned it."""
+    status, body, headers = creator.send("POST", f"{_BASE}{SANITY_USER}/todos", _CREATE_BODY)
+    if status != 201:
+        raise SanityFailed(f"{creator.name}: create answered {status}: {body[:300]!r}")
+    todo_id = orjson.loads(body)["id"]
+    path = f"{_BASE}{SANITY_USER}/todos/{todo_id}"
+    if headers.get("location") != path:
+        raise SanityFailed(f"{creator.name}: create's Location is {headers.get('location')}")
+    _same(f"create by the {creator.name}, read by the {reader.name}", reader.get(path), body)
+    status, body, _headers = creator.send("POST", f"{_BASE}{SANITY_USER}/todos/bulk", _BULK_BODY)
+    if status != 201:
+        raise SanityFailed(f"{creator.name}: bulk create answered {status}: {body[:300]!r}")
+    read = [
+        reader.get(f"{_BASE}{SANITY_USER}/todos/{item['id']}")
+        for item in orjson.loads(body)["items"]
+    ]
+    expected = b'{"items":[' + b",".join(read) + b"]}"
+    _same(f"bulk create by the {creator.name}, read by the {reader.name}", expected, body)
+
+
+def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
+    """The same answers, byte for byte, from both servers; how many were compared."""
+    compared = 0
+    users = files.users.read_text().split()[:3]
+    pairs = [line.split() for line in files.todos.read_text().splitlines()[:20]]
+    with _clients(api_url, ref_url) as (api, ref):
+        for user_id, todo_id in pairs:
+            path = f"{_BASE}{user_id}/todos/{todo_id}"
+            _same(f"GET {path}", api.get(path), ref.get(path))
+            compared += 1
+        missing = f"{_BASE}{users[0]}/todos/00000000-0000-4000-8000-000000000000"
+        _same(f"GET {missing}", api.get(missing, 404), ref.get(missing, 404))
+        listings = [f"{_BASE}{user}/todos{query}" for user in users for query in _LIST_QUERIES]
+        listings += [f"{_BASE}{BIG_USER}/todos?limit=50&sort={sort}" for sort in reference.SORTS]
+        listings.append(f"{_BASE}{BIG_USER}/todos{FILTERED_QUERY}")
+        for path in listings:
+            _same(f"GET {path}", api.get(path), ref.get(path))
+            compared += 1
+        for user_id in (BIG_USER, users[0]):
+            path = f"{_BASE}{user_id}/todos/stats"
+            for attempt in range(_STATS_ATTEMPTS):
+                api_body, ref_body = api.get(path), ref.get(path)
+                if api_body == ref_body:
+                    break
+                if attempt == _STATS_ATTEMPTS - 1:
+                    _same(f"GET {path}", api_body, ref_body)
+            compared += 1
+        _created_alike(ref, api)
+        _created_alike(api, ref)
+        compared += 4
+    return compared
