@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.helpers import assert_error, create_todo, todo_url, todos_url
 
@@ -20,6 +21,9 @@ NUL = "\x00"
 A_TODO_ID = "00000000-0000-4000-8000-000000000000"
 USER_ID_CHARACTERS = "user_id may contain only letters, digits and . _ - ~ : @ | +"
 FIELDS = "The fields are title, description, is_completed, priority, due_at and tags."
+PRIORITY = "priority must be one of none, low, medium or high"
+INSTANT = "must be an RFC 3339 date and time with an offset, such as 2026-11-27T17:00:00Z"
+SORTS = "-created_at, created_at, -updated_at, updated_at, -due_at, due_at, -priority or priority"
 
 
 def field_errors(response: httpx.Response) -> list[dict[str, str]]:
@@ -34,6 +38,45 @@ def one_error(field: str, message: str) -> list[dict[str, str]]:
 
 # (case, body, field, message) for POST; the same rules hold for PUT and PATCH.
 BODY_FIELDS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("priority urgent", {"title": "t", "priority": "urgent"}, "body.priority", PRIORITY),
+    ("priority HIGH", {"title": "t", "priority": "HIGH"}, "body.priority", PRIORITY),
+    ("priority 3", {"title": "t", "priority": 3}, "body.priority", PRIORITY),
+    ("priority null", {"title": "t", "priority": None}, "body.priority", PRIORITY),
+    (
+        "due_at without offset",
+        {"title": "t", "due_at": "2026-12-01T09:00:00"},
+        "body.due_at",
+        f"due_at {INSTANT}",
+    ),
+    ("due_at a date", {"title": "t", "due_at": "2026-12-01"}, "body.due_at", f"due_at {INSTANT}"),
+    ("due_at in seconds", {"title": "t", "due_at": 1764579600}, "body.due_at", f"due_at {INSTANT}"),
+    (
+        "due_at after 9999",
+        {"title": "t", "due_at": "9999-12-31T23:00:00-05:00"},
+        "body.due_at",
+        "due_at must be before the year 10000 in UTC",
+    ),
+    (
+        "21 tags",
+        {"title": "t", "tags": [f"t{i}" for i in range(21)]},
+        "body.tags",
+        "tags may hold at most 20 items",
+    ),
+    ("tags a string", {"title": "t", "tags": "work"}, "body.tags", "tags must be an array"),
+    ("tags null", {"title": "t", "tags": None}, "body.tags", "tags must not be null"),
+    (
+        "41-character tag",
+        {"title": "t", "tags": ["ok", "x" * 41]},
+        "body.tags.1",
+        "tags[1] must be at most 40 characters",
+    ),
+    ("blank tag", {"title": "t", "tags": ["  "]}, "body.tags.0", "tags[0] must not be blank"),
+    (
+        "NUL in a tag",
+        {"title": "t", "tags": ["a\x00"]},
+        "body.tags.0",
+        "tags[0] must not contain the NUL character (U+0000)",
+    ),
     ("missing title", {}, "body.title", "title is required"),
     ("empty title", {"title": ""}, "body.title", "title must not be blank"),
     ("blank title", {"title": "   "}, "body.title", "title must not be blank"),
@@ -246,6 +289,45 @@ async def test_each_invalid_path_parameter_is_one_sentence(
 
 
 QUERIES: list[tuple[str, str, str, str]] = [
+    (
+        "priority urgent",
+        "priority=urgent",
+        "query.priority.0",
+        "priority[0] must be one of none, low, medium or high",
+    ),
+    (
+        "tag of 41 characters",
+        "tag=" + "x" * 41,
+        "query.tag.0",
+        "tag[0] must be at most 40 characters",
+    ),
+    (
+        "21 tags",
+        "&".join(f"tag=t{i}" for i in range(21)),
+        "query.tag",
+        "tag may hold at most 20 items",
+    ),
+    (
+        "due_before without offset",
+        "due_before=2026-12-01T09:00:00",
+        "query.due_before",
+        f"due_before {INSTANT}",
+    ),
+    (
+        "due_after with a + sent as a space",
+        "due_after=2026-12-01T09:00:00+01:00",
+        "query.due_after",
+        f"due_after {INSTANT} (in a query string, send the offset's + as %2B)",
+    ),
+    ("overdue perhaps", "overdue=perhaps", "query.overdue", "overdue must be true or false"),
+    ("sort by importance", "sort=importance", "query.sort", f"sort must be one of {SORTS}"),
+    (
+        "sort and order",
+        "sort=priority&order=asc",
+        "query.order",
+        "Send sort or order, not both: order=asc is sort=created_at and order=desc is "
+        "sort=-created_at.",
+    ),
     ("limit 0", "limit=0", "query.limit", "limit must be at least 1"),
     ("limit -5", "limit=-5", "query.limit", "limit must be at least 1"),
     ("limit 1001", "limit=1001", "query.limit", "limit must be at most 1000"),
@@ -296,21 +378,23 @@ async def test_each_invalid_query_parameter_is_one_sentence(
     assert field_errors(response) == one_error(field, message)
 
 
-def test_every_constrained_input_is_covered_here() -> None:
-    """A new constrained input needs its sentences here (and in `api/errors.py`)."""
-    body_fields = {case[2] for case in BODY_FIELDS}
-    parameters = {case[2] for case in PATHS} | {case[2] for case in QUERIES}
-
-    assert body_fields == {"body.title", "body.description", "body.is_completed"}
-    assert parameters == {
-        "path.user_id",
-        "path.todo_id",
-        "query.limit",
-        "query.cursor",
-        "query.is_completed",
-        "query.q",
-        "query.order",
+def test_every_constrained_input_is_covered_here(app: FastAPI) -> None:
+    """A new input of a new todo or of the listing needs its sentences here (and in
+    `api/validation_messages.py`): every field and parameter the document lists."""
+    document = app.openapi()
+    listing = document["paths"]["/api/v1/users/{user_id}/todos"]
+    body_fields = {
+        f"body.{name}" for name in document["components"]["schemas"]["TodoCreate"]["properties"]
     }
+    read_only = {
+        f"body.{name}" for name in ("id", "user_id", "created_at", "updated_at", "completed_at")
+    }
+    parameters = {f"{p['in']}.{p['name']}" for p in listing["get"]["parameters"]} | {"path.todo_id"}
+
+    assert {
+        case[2].split(".")[0] + "." + case[2].split(".")[1] for case in BODY_FIELDS
+    } == body_fields - read_only
+    assert {".".join(case[2].split(".")[:2]) for case in PATHS + QUERIES} == parameters
 
 
 # --- keys that are not fields -----------------------------------------------------------

@@ -7,12 +7,10 @@ the handlers in `EXCEPTION_HANDLERS` are the only code that picks a status for t
 `ERROR_RESPONSES` documents them for the OpenAPI document.
 """
 
-import difflib
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, get_args
+from typing import Any
 
 import asyncpg
 import orjson
@@ -25,26 +23,14 @@ from starlette.routing import Match, Route
 
 from todo_api.api.headers import SECURITY_HEADERS
 from todo_api.api.limits import MAX_BODY_BYTES
-from todo_api.api.todo_queries import TodoFilterQuery
+from todo_api.api.validation_messages import BLANK_TITLE, body_model, field_error
 from todo_api.db.availability import is_database_unavailable
 from todo_api.errors import DatabaseUnavailable, InvalidInput, TodoNotFound
-from todo_api.models import (
-    BULK_MAX_ITEMS,
-    EXAMPLE_TITLE,
-    EXAMPLE_TODO_ID,
-    NOT_AN_INSTANT,
-    READ_ONLY_FIELDS,
-    TodoBase,
-    TodoBulkChange,
-    TodoBulkCreate,
-)
-from todo_api.services.cursor import NOT_A_CURSOR
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
 TODO_NOT_FOUND = "Todo not found."
-BLANK_TITLE = "title must not be blank"
 _MAX_BODY_TEXT = f"{MAX_BODY_BYTES // 1024} KiB"
 
 
@@ -153,202 +139,6 @@ def unauthorized() -> ErrorResponse:
     )
 
 
-def _field_name(error: Mapping[str, Any]) -> str:
-    """`("body", "todos", 3, "title")` becomes `body.todos.3.title`; the offset of a JSON
-    syntax error (`("body", 17)`) is dropped."""
-    location: Sequence[str | int] = error["loc"]
-    if error["type"] == "json_invalid":
-        location = [part for part in location if not isinstance(part, int)]
-    return ".".join(str(part) for part in location) or "request"
-
-
-# --- What a 422 says --------------------------------------------------------------------
-# Pydantic's checks stay as they are: their constraints (patterns, lengths, bounds) are what
-# the OpenAPI document shows and schemathesis generates from. Only the wording is ours: each
-# error becomes one sentence, by its type and, where one input needs its own, by its place.
-# The sentences name the input as the client sent it (`title`, `limit`), never a pattern.
-
-_NUL = "\x00"
-_WRITABLE = tuple(TodoBase.model_fields)
-_EXAMPLE_BODY = f'{{"title": "{EXAMPLE_TITLE}"}}'
-_SHORTEST_HINT = 3  # an unknown key this short (`d`, `is`) suggests no field
-_A_CURSOR = NOT_A_CURSOR
-
-# By pydantic's error type, for any input: templates, filled with `name` and the error's
-# context (`max_length`, `ge`, ...).
-_BY_TYPE: dict[str, str] = {
-    "missing": "{name} is required",
-    "string_type": "{name} must be a string",
-    "string_too_short": "{name} must not be empty",
-    "string_too_long": "{name} must be at most {max_length} characters",
-    "bool_type": "{name} must be a JSON boolean: true or false, without quotes",
-    "bool_parsing": "{name} must be true or false",
-    "int_type": "{name} must be a whole number",
-    "int_parsing": "{name} must be a whole number",
-    "int_from_float": "{name} must be a whole number",
-    "greater_than_equal": "{name} must be at least {ge}",
-    "less_than_equal": "{name} must be at most {le}",
-    "uuid_type": f"{{name}} must be a UUID, such as {EXAMPLE_TODO_ID}",
-    "uuid_parsing": f"{{name}} must be a UUID, such as {EXAMPLE_TODO_ID}",
-    "literal_error": "{name} must be {expected}",
-    "enum": "{name} must be one of {expected}",
-    # Every other pattern has a sentence of its own below (or is about NUL characters).
-    "string_pattern_mismatch": "{name} must not be blank",
-    "list_type": "{name} must be an array",
-    "too_long": "{name} may hold at most {max_length} items",
-    "too_short": "{name} must hold at least {min_length} item",
-    "timezone_aware": f"{{name}} {NOT_AN_INSTANT}",
-    "datetime_type": f"{{name}} {NOT_AN_INSTANT}",
-    "datetime_parsing": f"{{name}} {NOT_AN_INSTANT}",
-    "datetime_from_date_parsing": f"{{name}} {NOT_AN_INSTANT}",
-}
-# Where one input needs a sentence of its own, by its place and the error type: as is.
-_BY_FIELD: dict[tuple[str, str], str] = {
-    ("body.title", "string_too_short"): BLANK_TITLE,
-    ("body.title", "string_pattern_mismatch"): BLANK_TITLE,
-    ("body.description", "missing"): "description is required (null clears it)",
-    ("body.description", "string_type"): "description must be a string or null",
-    ("path.user_id", "string_pattern_mismatch"): (
-        "user_id may contain only letters, digits and . _ - ~ : @ | +"
-    ),
-    ("query.cursor", "string_pattern_mismatch"): _A_CURSOR,
-    ("query.cursor", "string_too_long"): _A_CURSOR,
-    ("body.todos", "too_short"): f"todos must hold 1 to {BULK_MAX_ITEMS} todos",
-    ("body.todos", "too_long"): f"todos must hold 1 to {BULK_MAX_ITEMS} todos",
-}
-
-
-def _listed(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _unknown_field(name: str, fields: Sequence[str]) -> str:
-    """A key that is not a field, with the field it most likely meant (`completed`)."""
-    # A misspelling (`tilte`), or a shortening such as `desc`.
-    close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6) or [
-        field for field in fields if len(name) >= _SHORTEST_HINT and name in field
-    ]
-    hint = f"; did you mean {close[0]}?" if close else "."
-    the_fields = (
-        f"The fields are {_listed(fields)}." if len(fields) > 1 else f"The field is {fields[0]}."
-    )
-    return f"{name} is not a field{hint} {the_fields}"
-
-
-@dataclass(frozen=True, slots=True)
-class BodyShape:
-    """What a 422 about a body says it should look like: its fields, and an example."""
-
-    fields: Sequence[str] = _WRITABLE
-    example: str = _EXAMPLE_BODY
-
-
-# The bodies whose example is not a todo's.
-_EXAMPLES: dict[type[BaseModel], str] = {
-    TodoBulkCreate: f'{{"todos": [{_EXAMPLE_BODY}]}}',
-    TodoBulkChange: '{"is_completed": true}',
-}
-
-
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    """The model an annotation holds: itself, or the item of a list or an optional."""
-    for candidate in (annotation, *get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def body_shape(model: type[BaseModel] | None, location: Sequence[str | int]) -> BodyShape:
-    """The shape of the object at `location` (`("body", "todos", 3, "colour")`: a todo)
-    in a body of `model`."""
-    for part in location[1:-1]:
-        if model is None:
-            break
-        if isinstance(part, str):
-            field = model.model_fields.get(part)
-            model = _model_in(field.annotation) if field is not None else None
-    if model is None:
-        return BodyShape()
-    fields = [name for name in model.model_fields if name not in READ_ONLY_FIELDS]
-    return BodyShape(fields=fields, example=_EXAMPLES.get(model, _EXAMPLE_BODY))
-
-
-_FILTERS = tuple(TodoFilterQuery.model_fields)
-_THE_FILTERS = f"The filters are {', '.join(_FILTERS[:-1])} and {_FILTERS[-1]}."
-
-
-def _unknown_parameter(name: str) -> str:
-    """A query parameter a bulk change does not know: a misspelt filter, most likely."""
-    close = difflib.get_close_matches(name, _FILTERS, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]}?" if close else "."
-    return f"{name} is not a filter{hint} {_THE_FILTERS}"
-
-
-def _by_input(field: str, name: str, kind: str, value: object) -> str | None:
-    """The sentences that depend on what was sent, not only on which check failed."""
-    if value is None and kind.endswith("_type") and field != "body":
-        return f"{name} must not be null"
-    if kind == "string_pattern_mismatch" and isinstance(value, str):
-        if _NUL in value:
-            return f"{name} must not contain the NUL character (U+0000)"
-        if field == "path.user_id" and not value.strip("."):
-            return "user_id must not be only dots"
-    return None
-
-
-def _input_name(field: str) -> str:
-    """How a sentence names the input at `field`: `title`, or `tags[2]` for an item."""
-    parts = field.split(".")
-    if len(parts) > 1 and parts[-1].isdigit():
-        return f"{parts[-2]}[{parts[-1]}]"
-    return parts[-1]
-
-
-def _structural(field: str, name: str, error: Mapping[str, Any], shape: BodyShape) -> str | None:
-    """The sentences about the request's structure, and those our own validators wrote."""
-    kind: str = error["type"]
-    context: dict[str, Any] = error.get("ctx") or {}
-    if kind == "value_error":  # our own validators' sentences, which omit the name
-        own = str(context.get("error", error["msg"]))
-        if field.startswith("query.") and " " in str(error.get("input", "")):
-            own += " (in a query string, send the offset's + as %2B)"
-        return own if field == "body" else f"{name} {own}"
-    if kind == "json_invalid":
-        reason = context.get("error")
-        return f"Body is not valid JSON: {reason}" if reason else "Body is not valid JSON"
-    if kind == "extra_forbidden":
-        if field.startswith("query."):
-            return _unknown_parameter(name)
-        return _unknown_field(name, shape.fields)
-    if field != "body":
-        return None
-    return {
-        "missing": f"A body is required: a JSON object such as {shape.example}.",
-        "model_attributes_type": f"The body must be a JSON object, such as {shape.example}.",
-    }.get(kind)
-
-
-def validation_message(field: str, error: Mapping[str, Any], shape: BodyShape | None = None) -> str:
-    """The sentence for one of pydantic's errors about the input at `field` (`body.title`),
-    in a body of `shape` (a todo's, unless told)."""
-    kind: str = error["type"]
-    name = _input_name(field)
-    message = (
-        _structural(field, name, error, shape or BodyShape())
-        or _by_input(field, name, kind, error.get("input"))
-        or _BY_FIELD.get((field, kind))
-    )
-    if message is not None:
-        return message
-    template = _BY_TYPE.get(kind)
-    if template is None:  # a check with no sentence yet: pydantic's own words, named
-        return f"{name}: {error['msg']}"
-    context: dict[str, Any] = error.get("ctx") or {}
-    if kind in ("literal_error", "enum"):  # "'asc' or 'desc'"
-        context = {**context, "expected": str(context.get("expected", "")).replace("'", "")}
-    return template.format(name=name, **context)
-
-
 def _documented(model: type[ErrorBody], description: str, example: ErrorResponse) -> dict[str, Any]:
     """An error response as the OpenAPI document shows it: its example is a real response."""
     return {
@@ -381,17 +171,6 @@ BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _body_model(request: Request) -> type[BaseModel] | None:
-    body = getattr(request.scope.get("route"), "body_field", None)
-    return _model_in(getattr(getattr(body, "field_info", None), "annotation", None))
-
-
-def _field_error(error: Mapping[str, Any], model: type[BaseModel] | None) -> dict[str, str]:
-    field = _field_name(error)
-    shape = body_shape(model, error["loc"]) if error["loc"][:1] == ("body",) else None
-    return {"field": field, "message": validation_message(field, error, shape)}
-
-
 async def _on_request_validation_error(request: Request, exc: RequestValidationError) -> Response:
     errors = exc.errors()
     # `PUT .../todos/stats` reaches `PUT .../todos/{todo_id}` with "stats" as the id, but
@@ -400,8 +179,8 @@ async def _on_request_validation_error(request: Request, exc: RequestValidationE
         "route"
     ) not in _most_literal_routes(request):
         return method_not_allowed(_allowed_methods(request))
-    model = _body_model(request)
-    return validation_error([_field_error(error, model) for error in errors])
+    model = body_model(request)
+    return validation_error([field_error(error, model) for error in errors])
 
 
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")

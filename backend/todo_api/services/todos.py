@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from todo_api.db.database import Database, Query
-from todo_api.errors import TodoNotFound
+from todo_api.errors import InvalidInput, TodoNotFound
 from todo_api.models import (
     TodoBase,
     TodoBulkChange,
@@ -57,6 +57,10 @@ from todo_api.services.todo_filters import TodoFilters, conditions
 # by every INSERT and UPDATE below without being listed anywhere else.
 _WRITABLE = tuple(TodoBase.model_fields)
 _OWNER = COLUMNS.user_id == bindparam("user_id")
+NO_FILTER = (
+    "Name the todos to delete with at least one filter, such as ?is_completed=true; "
+    "a DELETE without one would remove them all."
+)
 _OWNED = (_OWNER, COLUMNS.id == bindparam("todo_id"))
 
 TodoRecord = Record
@@ -238,7 +242,11 @@ async def update_todos(
 
 
 async def delete_todos(database: Database, user_id: str, filters: TodoFilters) -> int:
-    """Delete every todo matching `filters` (the caller refuses empty filters); how many."""
+    """Delete every todo matching `filters`; how many. Without any filter it refuses: a
+    client bug must not wipe a user's todos, and "delete them all" is rare enough to be
+    spelled out (`?is_completed=true`, then `false`)."""
+    if filters.is_empty:
+        raise InvalidInput("query", NO_FILTER)
     query = _bulk_delete_query(filters.shape)
     row = await database.fetch_one(query, user_id=user_id, **filters.values())
     assert row is not None  # noqa: S101  (a count always returns its row)
