@@ -313,7 +313,7 @@ class Todo(TodoBase, table=True):
 def _index_each_sort() -> None:
     """One index per sort not by `created_at` (whose index serves both directions, read
     backwards for the oldest first), in exactly the sort's order."""
-    columns = Todo.__table__.c  # type: ignore[attr-defined]
+    columns = SQLModel.metadata.tables[Todo.__tablename__].c
     for sort in Sort:
         if sort.key == "created_at":
             continue

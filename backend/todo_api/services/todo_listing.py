@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, select, true, tuple_, union_all
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from todo_api.db.database import Database, Query
 from todo_api.models import Priority, Sort, sort_key
@@ -41,7 +42,9 @@ def _direction(column: ColumnElement[Any], descending: bool) -> ColumnElement[An
     return column.desc() if descending else column.asc()
 
 
-def _order(sort: Sort, columns: Any, *, keyed: bool = False) -> list[ColumnElement[Any]]:  # noqa: ANN401
+def _order(
+    sort: Sort, columns: ReadOnlyColumnCollection[str, Any], *, keyed: bool = False
+) -> list[ColumnElement[Any]]:
     """ORDER BY for `sort` over `columns`: a subquery's, with its `sort_key`, or the
     table's (`keyed`), where the key is the expression its index is on."""
     if sort.key == "created_at":  # today's orders: (created_at, id), both one way
