@@ -124,6 +124,32 @@ async def test_an_unexpected_error_is_a_500_without_internals(
     assert response.headers["x-request-id"]
 
 
+async def test_an_unexpected_error_is_logged_once_by_route_and_request_id_only(
+    database_url: URL, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One record with the traceback, naming the route's template and the request id,
+    never the path's values; and nothing raised on to the server, which would log the
+    traceback a second time ("Exception in ASGI application")."""
+    app = create_app(make_settings(database_url))
+
+    @app.get("/api/v1/users/{user_id}/broken")
+    async def broken(user_id: str) -> None:
+        raise RuntimeError("boom")
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get("/api/v1/users/secret-user-42/broken")
+
+    assert_error(response, 500, "INTERNAL_ERROR")
+    with_traceback = [record for record in caplog.records if record.exc_info]
+    assert len(with_traceback) == 1, [record.getMessage() for record in with_traceback]
+    message = with_traceback[0].getMessage()
+    assert "/api/v1/users/{user_id}/broken" in message
+    assert response.headers["x-request-id"] in message
+    assert "secret-user-42" not in caplog.text
+
+
 async def test_every_response_carries_a_generated_request_id(client: httpx.AsyncClient) -> None:
     responses = [
         await client.get("/health"),

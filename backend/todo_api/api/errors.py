@@ -20,9 +20,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from todo_api.api.headers import SECURITY_HEADERS
 from todo_api.api.limits import MAX_BODY_BYTES
+from todo_api.api.routing import route_template
 from todo_api.api.validation_messages import BLANK_TITLE, body_model, field_error
 from todo_api.db.availability import is_database_unavailable
 from todo_api.errors import DatabaseUnavailable, InvalidInput, TodoNotFound
@@ -255,19 +257,37 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
     return await _on_unexpected_error(request, exc)
 
 
-async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
-    """The last resort: log everything, tell the client nothing internal."""
-    logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    # This handler runs outside every middleware, so it adds the request id and the
-    # security headers itself.
-    request_id = request.scope.get("state", {}).get("request_id")
-    headers = {**SECURITY_HEADERS, "X-Request-ID": request_id} if request_id else SECURITY_HEADERS
+def internal_error() -> ErrorResponse:
+    """The 500: nothing internal, whatever happened."""
     return ErrorResponse(
-        HTTPStatus.INTERNAL_SERVER_ERROR,
-        "INTERNAL_ERROR",
-        "An unexpected error occurred.",
-        headers=headers,
+        HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "An unexpected error occurred."
     )
+
+
+def log_unexpected_error(scope: Scope, exc: BaseException) -> None:
+    """One record with the traceback, naming the route by its template and the request by
+    its id: never the path, whose values (user ids) stay out of the logs."""
+    logger.error(
+        "Unhandled error on %s %s request_id=%s",
+        scope.get("method", "-"),
+        route_template(scope),
+        scope.get("state", {}).get("request_id", "-"),
+        exc_info=exc,
+    )
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
+    """The last resort: log everything, tell the client nothing internal. Exceptions
+    that escape a route are answered by `ResponseHeadersAndLogMiddleware` before they get
+    here; this catches what fails outside it, and the driver errors that are bugs."""
+    log_unexpected_error(request.scope, exc)
+    response = internal_error()
+    # Outside every middleware, so the request id and the security headers are added here.
+    request_id = request.scope.get("state", {}).get("request_id")
+    response.headers.update(SECURITY_HEADERS)
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    return response
 
 
 ExceptionHandler = Callable[[Request, Any], Coroutine[Any, Any, Response]]

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from email.message import Message as MimeMessage
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
@@ -21,8 +21,15 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo_api.api.errors import not_found, payload_too_large, unsupported_media_type
+from todo_api.api.errors import (
+    internal_error,
+    log_unexpected_error,
+    not_found,
+    payload_too_large,
+    unsupported_media_type,
+)
 from todo_api.api.headers import SECURITY_HEADERS
+from todo_api.api.routing import route_template
 
 request_logger = logging.getLogger("todo_api.requests")
 
@@ -61,15 +68,6 @@ def _with_response_headers(
 
 
 _LOGGED_METHOD = re.compile(r"[A-Z]{1,16}")
-UNMATCHED_ROUTE = "-"
-
-
-def route_template(scope: Scope) -> str:
-    """The path pattern of the route that answered (`/api/v1/users/{user_id}/todos`), never
-    the path itself, which holds user ids; `-` when no route matched."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
 
 
 class ResponseHeadersAndLogMiddleware:
@@ -81,7 +79,8 @@ class ResponseHeadersAndLogMiddleware:
         method=GET route=/api/v1/users/{user_id}/todos status=200 duration_ms=1.9 request_id=...
 
     Only these five fields: never the path's values, the query string, headers (so no
-    credentials) or bodies. An exception that escapes the app is logged as status 500."""
+    credentials) or bodies. An exception that escapes the app is answered and logged as a
+    500."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -92,7 +91,7 @@ class ResponseHeadersAndLogMiddleware:
             return
         request_id = _request_id_for(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        status = HTTPStatus.INTERNAL_SERVER_ERROR.value
+        status = 0
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -102,21 +101,34 @@ class ResponseHeadersAndLogMiddleware:
             await send(message)
 
         if not request_logger.isEnabledFor(logging.INFO):
-            await self.app(scope, receive, send_with_headers)
+            await self._answer(scope, receive, send_with_headers, lambda: status != 0)
             return
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self._answer(scope, receive, send_with_headers, lambda: status != 0)
         finally:
             method = scope["method"] if _LOGGED_METHOD.fullmatch(scope["method"]) else "OTHER"
             request_logger.info(
                 "method=%s route=%s status=%d duration_ms=%.1f request_id=%s",
                 method,
                 route_template(scope),
-                status,
+                status or HTTPStatus.INTERNAL_SERVER_ERROR.value,
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, answered: Callable[[], bool]
+    ) -> None:
+        """Serve the request; an exception that escapes the app is a 500, logged here, once.
+        Not raised on: Starlette would hand it to the server, which logs the traceback a
+        second time, under the raw path."""
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            log_unexpected_error(scope, exc)
+            if not answered():
+                await internal_error()(scope, receive, send)
 
 
 @functools.lru_cache(maxsize=64)

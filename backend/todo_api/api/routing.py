@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
 
 
 class OrjsonRequest(Request):
@@ -37,6 +38,17 @@ class OrjsonRoute(APIRoute):
             return await handler(OrjsonRequest(request.scope, request.receive))
 
         return parse_with_orjson
+
+
+UNMATCHED_ROUTE = "-"
+
+
+def route_template(scope: Scope) -> str:
+    """The path pattern of the route that answered (`/api/v1/users/{user_id}/todos`), never
+    the path itself, which holds user ids; `-` when no route matched."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
 
 
 class ShadowedRoute(RuntimeError):
