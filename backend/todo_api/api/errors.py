@@ -121,6 +121,15 @@ def payload_too_large() -> ErrorResponse:
     )
 
 
+def bad_content_length() -> ErrorResponse:
+    """The 400 for a Content-Length header that is not a number of bytes."""
+    return ErrorResponse(
+        HTTPStatus.BAD_REQUEST,
+        "BAD_REQUEST",
+        "Content-Length must be the body's size in bytes, in ASCII digits.",
+    )
+
+
 def method_not_allowed(allowed: str) -> ErrorResponse:
     """The 405 for a path served with other methods, listed in `Allow`."""
     return ErrorResponse(

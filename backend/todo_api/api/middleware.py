@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.api.errors import (
+    bad_content_length,
     internal_error,
     log_unexpected_error,
     not_found,
@@ -165,6 +166,7 @@ class PathAndBodyChecksMiddleware:
     """Turns away, before routing and before reading any of the body:
 
     - a path with a `.` or `..` segment: 404, as for any path no route serves;
+    - a Content-Length that is not a number of bytes: 400;
     - a declared Content-Length over `max_body_size`: 413;
     - a POST, PUT or PATCH whose body is not declared as JSON: 415 (FastAPI alone would try
       to validate the raw bytes and answer 422).
@@ -182,9 +184,14 @@ class PathAndBodyChecksMiddleware:
         if _has_dot_segment(scope):
             return not_found()
         headers = Headers(scope=scope)
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_size:
-            return payload_too_large()
+        declared = headers.get("content-length")
+        if declared is not None:
+            # ASCII digits only (RFC 9110, 8.6): str.isdigit() also takes "²", which int()
+            # refuses.
+            if not (declared.isascii() and declared.isdigit()):
+                return bad_content_length()
+            if int(declared) > self.max_body_size:
+                return payload_too_large()
         if (
             scope["method"] in _METHODS_WITH_BODY
             and _has_body(headers)

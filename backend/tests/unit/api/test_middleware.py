@@ -580,3 +580,25 @@ async def test_body_of_exactly_64_kib_is_read(
     )
 
     assert_validation_error(response, "body")
+
+
+@pytest.mark.parametrize(
+    "length",
+    [b"\xb2", b"\xb9\xb2\xb3", b"12abc", b"-1", b"1e3", b"0x10"],
+    ids=["superscript-two", "superscript-123", "trailing-letters", "negative", "exponent", "hex"],
+)
+async def test_a_content_length_that_is_not_ascii_digits_is_a_400(length: bytes) -> None:
+    """Headers are Latin-1, and Python's `isdigit()` takes "²" (byte B2), which `int()` then
+    refuses: that was a 500. Servers such as uvicorn refuse these before the app; another
+    ASGI server may not."""
+    inner = RecordingApp()
+
+    response = await call_raw(
+        PathAndBodyChecksMiddleware(inner, max_body_size=MAX_BODY_BYTES),
+        method="POST",
+        headers=_body_headers(b"application/json", length),
+    )
+
+    assert not inner.called
+    assert response.status == 400
+    assert b'"error_code":"BAD_REQUEST"' in response.body
