@@ -228,9 +228,9 @@ async def test_a_wrong_method_is_a_405_with_allow(client: httpx.AsyncClient) -> 
 
     body = assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert "field_errors" not in body
-    assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
+    assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH, PUT"
     collection = await client.put(todos_url("alice"))
-    assert collection.headers["allow"] == "DELETE, GET, PATCH, POST"
+    assert collection.headers["allow"] == "DELETE, GET, HEAD, PATCH, POST"
 
 
 @pytest.mark.parametrize(
@@ -256,3 +256,39 @@ async def test_a_streamed_body_over_64_kib_is_a_413_and_stores_nothing(
     assert "content-length" not in response.request.headers
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
     assert (await client.get(todos_url("alice"))).json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/health", "/health/ready", "/api/v1/users/alice/todos", "/api/v1/users/alice/todos/stats"],
+)
+async def test_head_answers_wherever_get_does_with_its_headers_and_no_body(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """RFC 9110, 9.3.2: monitors and `curl -I` send HEAD."""
+    get = await client.get(path)
+    head = await client.head(path)
+
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+async def test_head_of_a_todo_and_of_a_missing_one(client: httpx.AsyncClient) -> None:
+    todo = await create_todo(client, "alice", title="t")
+
+    found = await client.head(todo_url("alice", todo["id"]))
+    missing = await client.head(todo_url("alice", "00000000-0000-4000-8000-000000000000"))
+
+    assert (found.status_code, found.content) == (200, b"")
+    assert (missing.status_code, missing.content) == (404, b"")
+    assert missing.headers["content-type"] == "application/json"
+
+
+async def test_head_is_no_way_around_a_missing_method(client: httpx.AsyncClient) -> None:
+    """Only where GET works: the bulk create's path serves POST alone."""
+    response = await client.head(f"{todos_url('alice')}/bulk")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"

@@ -194,7 +194,7 @@ async def _on_request_validation_error(request: Request, exc: RequestValidationE
     return validation_error([field_error(error, model) for error in errors])
 
 
-_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
 def _most_literal_routes(request: Request) -> list[Route]:
@@ -211,6 +211,8 @@ def _allowed_methods(request: Request) -> str:
     """Every method the routes for this path serve. Starlette's own `Allow` names only the
     first matching route's methods (GET for a todo, though PUT, PATCH, DELETE work too)."""
     methods = {method for route in _most_literal_routes(request) for method in route.methods or ()}
+    if "GET" in methods:  # answered as the GET (see PathAndBodyChecksMiddleware)
+        methods.add("HEAD")
     return ", ".join(method for method in _METHODS if method in methods)
 
 

@@ -171,6 +171,8 @@ class PathAndBodyChecksMiddleware:
     - a POST, PUT or PATCH whose body is not declared as JSON: 415 (FastAPI alone would try
       to validate the raw bytes and answer 422).
 
+    And it answers HEAD as the GET of the same path, without the body.
+
     A body without a declared length (chunked) is counted as it streams, and the read that
     crosses the limit fails with a 413 that the app's error handlers render, so no more
     than `max_body_size` bytes are ever held. (FastAPI's own `max_body_size` answers a
@@ -219,4 +221,24 @@ class PathAndBodyChecksMiddleware:
                     raise HTTPException(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
             return message
 
+        if scope["method"] == "HEAD":
+            await self._head(scope, receive_within_limit, send)
+            return
         await self.app(scope, receive_within_limit, send)
+
+    async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HEAD wherever GET works (RFC 9110, 9.3.2): the GET, answered with its status and
+        headers (its Content-Length included) and no body. On a copy of the scope, so the
+        request log still says HEAD; the route that answered is copied back for it."""
+        as_get = {**scope, "method": "GET"}
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        try:
+            await self.app(as_get, receive, send_without_body)
+        finally:
+            if "route" in as_get:
+                scope["route"] = as_get["route"]

@@ -214,4 +214,4 @@ async def test_wrong_method_is_405_with_allow(offline_client: httpx.AsyncClient)
     response = await offline_client.delete("/health")
 
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
