@@ -23,3 +23,13 @@ class InvalidInput(Exception):
 class DatabaseUnavailable(Exception):
     """The database cannot serve requests right now (unreachable, out of step, or not at
     the schema this code needs); worth retrying."""
+
+
+class DatabaseNotMigrated(DatabaseUnavailable):
+    """The database answers, but its schema is not the one this code needs: never
+    migrated, or behind the code (`todo-api migrate` fixes both)."""
+
+
+class DatabaseReadOnly(DatabaseUnavailable):
+    """The database answers but refuses writes: a standby after a failover, or a database
+    set read-only."""

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import DatabaseFactory, make_settings
 from tests.helpers import assert_error, create_todo, todos_url
@@ -93,7 +95,7 @@ async def test_a_database_without_the_schema_is_not_ready(databases: DatabaseFac
     empty: URL = await databases.create(migrated=False)
 
     async for client in _client_for(create_app(make_settings(empty))):
-        assert_error(await client.get("/health/ready"), 503, "SERVICE_UNAVAILABLE")
+        assert_error(await client.get("/health/ready"), 503, "DATABASE_NOT_MIGRATED")
         assert (await client.get("/health")).status_code == 200
 
 
@@ -182,3 +184,42 @@ async def test_request_ids_are_returned_on_errors_too(client: httpx.AsyncClient)
 
     assert response.status_code == 422
     assert response.headers["x-request-id"] == "r1"
+
+
+async def test_a_never_migrated_database_is_a_503_that_says_so(
+    databases: DatabaseFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server started while the database was down, and never migrated after: every
+    call must be a 503 the operator can act on, not a 500."""
+    empty: URL = await databases.create(migrated=False)
+
+    async for client in _client_for(create_app(make_settings(empty))):
+        listed = await client.get(todos_url("alice"))
+        created = await client.post(todos_url("alice"), json={"title": "t"})
+        ready = await client.get("/health/ready")
+
+    for response in (listed, created, ready):
+        body = assert_error(response, 503, "DATABASE_NOT_MIGRATED")
+        assert response.headers["retry-after"]
+        assert "todo-api migrate" in body["detail"]
+    assert "todo-api migrate" in caplog.text
+
+
+async def test_a_read_only_database_refuses_writes_with_a_503_and_is_not_ready(
+    databases: DatabaseFactory, admin_engine: AsyncEngine
+) -> None:
+    """A standby after a failover (SQLSTATE 25006) answers reads and refuses writes."""
+    url: URL = await databases.create(migrated=True)
+    async with admin_engine.connect() as connection:
+        await connection.execute(
+            text(f'ALTER DATABASE "{url.database}" SET default_transaction_read_only = on')
+        )
+
+    async for client in _client_for(create_app(make_settings(url))):
+        listed = await client.get(todos_url("alice"))
+        created = await client.post(todos_url("alice"), json={"title": "t"})
+        ready = await client.get("/health/ready")
+
+    assert listed.status_code == 200
+    assert_error(created, 503, "DATABASE_READ_ONLY")
+    assert_error(ready, 503, "DATABASE_READ_ONLY")

@@ -27,7 +27,13 @@ from todo_api.api.limits import MAX_BODY_BYTES
 from todo_api.api.routing import route_template
 from todo_api.api.validation_messages import BLANK_TITLE, body_model, field_error
 from todo_api.db.availability import is_database_unavailable
-from todo_api.errors import DatabaseUnavailable, InvalidInput, TodoNotFound
+from todo_api.errors import (
+    DatabaseNotMigrated,
+    DatabaseReadOnly,
+    DatabaseUnavailable,
+    InvalidInput,
+    TodoNotFound,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +99,26 @@ def not_found(detail: str = "Resource not found.") -> ErrorResponse:
     return ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", detail)
 
 
-def service_unavailable() -> ErrorResponse:
-    """The 503 for a database that is down, asleep or too slow."""
+def service_unavailable(
+    error_code: str = "SERVICE_UNAVAILABLE",
+    detail: str = "The database is unavailable; retry shortly.",
+) -> ErrorResponse:
+    """The 503 for a database that is down, asleep, too slow, or not ready for this code."""
     return ErrorResponse(
         HTTPStatus.SERVICE_UNAVAILABLE,
-        "SERVICE_UNAVAILABLE",
-        "The database is unavailable; retry shortly.",
+        error_code,
+        detail,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+NOT_MIGRATED = (
+    "The database has not been migrated to the schema this version needs; the operator "
+    "must run todo-api migrate."
+)
+READ_ONLY = (
+    "The database is read-only right now (a standby, or a failover under way); retry shortly."
+)
 
 
 def unsupported_media_type() -> ErrorResponse:
@@ -256,6 +274,12 @@ async def _on_invalid_input(_: Request, exc: InvalidInput) -> Response:
 
 
 async def _on_database_unavailable(_: Request, exc: DatabaseUnavailable) -> Response:
+    if isinstance(exc, DatabaseNotMigrated):
+        logger.error("Database not migrated (%s): run todo-api migrate", exc)
+        return service_unavailable("DATABASE_NOT_MIGRATED", NOT_MIGRATED)
+    if isinstance(exc, DatabaseReadOnly):
+        logger.warning("Database read-only: %s", exc)
+        return service_unavailable("DATABASE_READ_ONLY", READ_ONLY)
     logger.warning("Database not ready: %s", exc)
     return service_unavailable()
 

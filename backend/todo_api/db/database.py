@@ -30,7 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from todo_api.db.url import DatabaseTarget
-from todo_api.errors import DatabaseUnavailable
+from todo_api.errors import DatabaseNotMigrated, DatabaseReadOnly, DatabaseUnavailable
 from todo_api.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,6 +54,13 @@ _CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     ConnectionResetError,
     BrokenPipeError,
+)
+
+# The statements come from the models, so a table or column the database does not have
+# means its schema is behind the code: not migrated, rather than a bug in the SQL.
+_SCHEMA_BEHIND: tuple[type[BaseException], ...] = (
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
 )
 
 _Result = TypeVar("_Result")
@@ -182,6 +189,10 @@ class Database:
                 if attempt > 1 or not query.read_only:
                     raise
                 logger.info("Connection lost (%s); sending the read again", type(exc).__name__)
+            except _SCHEMA_BEHIND as exc:
+                raise DatabaseNotMigrated(str(exc)) from exc
+            except asyncpg.ReadOnlySQLTransactionError as exc:
+                raise DatabaseReadOnly(str(exc)) from exc
             except asyncpg.InternalClientError as exc:
                 # The driver's conversation with the server is out of step, which happens
                 # when the server drops a connection while a statement is being prepared on
