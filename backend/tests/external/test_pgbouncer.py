@@ -28,6 +28,7 @@ from tests.processes import ApiProcess, command_env, todo_api
 from todo_api.db.database import APPLICATION_NAME, Database, Query, pool_options
 from todo_api.db.migrate import head_revision
 from todo_api.db.url import parse_database_url
+from todo_api.errors import DatabaseUnavailable
 from todo_api.main import create_app
 
 require_services()
@@ -98,10 +99,13 @@ async def test_concurrent_requests_through_pgbouncer_in_pooled_mode_all_succeed(
 
 
 async def test_control_the_same_load_with_a_statement_cache_breaks_through_pgbouncer(
-    pooled_url: str,
+    pooled_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """asyncpg's cached, named statements (direct mode's setting) outlive the transaction
-    that prepared them, on whichever server connection PgBouncer picked."""
+    that prepared them, on whichever server connection PgBouncer picked. A pooler the
+    settings did not declare (PgBouncer told to ignore statement_timeout, on a host not
+    named -pooler) then loses statements: each such request is a DatabaseUnavailable (a
+    503, not a 500), and the log says once to set DB_POOLED."""
     target = parse_database_url(pooled_url)
     database = Database(
         dict(target.connect_kwargs), max_size=CLIENTS, acquire_timeout=10, statement_cache_size=100
@@ -117,8 +121,12 @@ async def test_control_the_same_load_with_a_statement_cache_breaks_through_pgbou
     finally:
         await database.close()
 
-    lost = [r for r in results if isinstance(r, asyncpg.InvalidSQLStatementNameError)]
-    assert lost, "expected 'prepared statement does not exist' without pooled mode"
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert failures, "expected 'prepared statement does not exist' without pooled mode"
+    assert all(isinstance(f, DatabaseUnavailable) for f in failures), failures[:3]
+    assert any(isinstance(f.__cause__, asyncpg.InvalidSQLStatementNameError) for f in failures)
+    told = [r for r in caplog.records if "DB_POOLED=true" in r.getMessage()]
+    assert len(told) == 1
 
 
 async def test_control_direct_mode_is_refused_by_pgbouncer(pooled_url: str) -> None:

@@ -63,6 +63,14 @@ _SCHEMA_BEHIND: tuple[type[BaseException], ...] = (
     asyncpg.UndefinedColumnError,
 )
 
+# A named statement this connection prepared is gone (26000), or one it is preparing
+# already exists (42P05): the statements of one connection reach several server
+# connections, which only a transaction pooler does.
+_PREPARED_STATEMENT_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.InvalidSQLStatementNameError,
+    asyncpg.DuplicatePreparedStatementError,
+)
+
 _Result = TypeVar("_Result")
 if TYPE_CHECKING:
     _Send = Callable[[PoolConnectionProxy[Record], str, list[object]], Awaitable[_Result]]
@@ -141,6 +149,7 @@ class Database:
         max_idle_seconds: float = 300.0,
     ) -> None:
         self._acquire_timeout = acquire_timeout
+        self._told_pooled = False
         # FIFO in every Python this project supports (python/cpython#93222, in 3.11.0): a
         # released slot goes to the longest waiter, and newcomers queue behind waiters.
         self._turns = asyncio.Semaphore(max_size)
@@ -189,6 +198,12 @@ class Database:
                 if attempt > 1 or not query.read_only:
                     raise
                 logger.info("Connection lost (%s); sending the read again", type(exc).__name__)
+            except _PREPARED_STATEMENT_LOST as exc:
+                # A cached statement prepared on one server connection, used on another:
+                # a transaction pooler the settings did not declare. Not a bug to 500 on.
+                connection.terminate()
+                self._say_pooled_once(exc)
+                raise DatabaseUnavailable(f"prepared statement lost ({exc})") from exc
             except _SCHEMA_BEHIND as exc:
                 raise DatabaseNotMigrated(str(exc)) from exc
             except asyncpg.ReadOnlySQLTransactionError as exc:
@@ -205,6 +220,17 @@ class Database:
             finally:
                 await self._give_back(connection)
             attempt += 1
+
+    def _say_pooled_once(self, exc: BaseException) -> None:
+        if self._told_pooled:
+            return
+        self._told_pooled = True
+        logger.error(
+            "Prepared statements are lost between statements (%s): the database is reached "
+            "through a transaction pooler (PgBouncer) that was not detected. Set "
+            "DB_POOLED=true; until then such requests answer 503.",
+            exc,
+        )
 
     async def _borrow(self) -> PoolConnectionProxy[Record]:
         """A connection, after the borrowers that came earlier; TimeoutError (a 503) after
