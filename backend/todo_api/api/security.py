@@ -9,6 +9,7 @@ docs page.
 import hashlib
 import hmac
 
+from starlette._utils import get_route_path
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -39,10 +40,9 @@ def _presented_keys(headers: Headers) -> list[str]:
 
 def is_protected(scope: Scope) -> bool:
     """Whether the key is required for this path (the app's own path, below any root path)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path) :]
+    # Starlette's own rule, which routing uses too: the root path is stripped only as whole
+    # segments, so mounted at "/a", "/api/v1/..." stays an /api path.
+    path = get_route_path(scope)
     return path == PROTECTED_PREFIX or path.startswith(PROTECTED_PREFIX + "/")
 
 

@@ -135,6 +135,11 @@ async def test_the_key_is_checked_before_the_body_is_read() -> None:
         ("/health", "", False),
         ("/prefix/api/v1/x", "/prefix", True),
         ("/prefix/health", "/prefix", False),
+        # A root path that is a prefix of the path's text but not a segment of it is not
+        # stripped: mounted at "/a", "/api/v1/..." is still an /api path.
+        ("/api/v1/users/a/todos", "/a", True),
+        ("/apiv1/x", "/api", False),
+        ("/api", "/api", False),
     ],
 )
 def test_which_paths_need_the_key(path: str, root_path: str, *, protected: bool) -> None:
