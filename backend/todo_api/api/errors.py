@@ -18,8 +18,9 @@ from fastapi import Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match, Mount, Route
 from starlette.types import Scope
 
 from todo_api.api.headers import SECURITY_HEADERS
@@ -229,6 +230,13 @@ def _allowed_methods(request: Request) -> str:
     """Every method the routes for this path serve. Starlette's own `Allow` names only the
     first matching route's methods (GET for a todo, though PUT, PATCH, DELETE work too)."""
     methods = {method for route in _most_literal_routes(request) for method in route.methods or ()}
+    # The app's own path: inside the mount, `root_path` already includes the mount's.
+    path = get_route_path({**request.scope, "root_path": request.scope.get("app_root_path", "")})
+    if not methods and any(
+        isinstance(route, Mount) and path.startswith(route.path + "/")
+        for route in request.app.routes
+    ):
+        methods = {"GET"}  # the app's one mount is the docs' static files
     if "GET" in methods:  # answered as the GET (see PathAndBodyChecksMiddleware)
         methods.add("HEAD")
     return ", ".join(method for method in _METHODS if method in methods)

@@ -146,3 +146,15 @@ async def test_the_redoc_bundle_is_revalidated_by_its_etag(
     assert first.headers["cache-control"] == "no-cache"
     assert again.status_code == 304
     assert again.content == b""
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+async def test_another_method_on_a_docs_asset_is_a_405_naming_get_and_head(
+    offline_client: httpx.AsyncClient, method: str
+) -> None:
+    """The assets are static files: GET and HEAD, which `Allow` must say (it was empty)."""
+    response = await offline_client.request(method, "/docs/static/swagger-ui-bundle.js")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.json()["error_code"] == "METHOD_NOT_ALLOWED"

@@ -161,3 +161,16 @@ def test_without_a_key_setting_no_key_is_asked_for() -> None:
     app = create_app(Settings(_env_file=None, database_url=None))
 
     assert not any(m.cls is ApiKeyMiddleware for m in app.user_middleware)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users/../todos", "/api/v1/users/%2e%2e/todos"])
+async def test_with_a_key_configured_a_dot_segment_is_401_without_it_and_404_with_it(
+    keyed_client: httpx.AsyncClient, path: str
+) -> None:
+    """As specs/api.md orders the checks: the key first, so a caller without it learns
+    nothing about paths, then the dot segment (a path no route serves)."""
+    without = await keyed_client.get(path)
+    with_key = await keyed_client.get(path, headers={"X-API-Key": API_KEY})
+
+    assert (without.status_code, without.json()["error_code"]) == (401, "UNAUTHORIZED")
+    assert (with_key.status_code, with_key.json()["error_code"]) == (404, "NOT_FOUND")
