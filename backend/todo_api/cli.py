@@ -17,6 +17,7 @@ from todo_api.db.database import is_pooled
 from todo_api.db.embedded import EmbeddedPostgres
 from todo_api.db.migrate import migration_sql, upgrade_to_head
 from todo_api.db.url import DatabaseTarget, DatabaseUrlError, parse_database_url
+from todo_api.logs import JsonFormatter
 from todo_api.main import create_app
 from todo_api.settings import MissingSetting, Settings, get_settings
 
@@ -32,6 +33,9 @@ _SERVER_OPTIONS: dict[str, Any] = {"server_header": False, "access_log": False}
 def _logging_config(settings: Settings) -> dict[str, Any]:
     """uvicorn's own logging setup, extended to the app's loggers in every worker."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    if settings.log_format == "json":
+        for formatter in config["formatters"]:
+            config["formatters"][formatter] = {"()": JsonFormatter}
     config["loggers"]["todo_api"] = {
         "handlers": ["default"],
         "level": settings.log_level,
@@ -199,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(message)s")
+    if settings.log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     if arguments.command == "migrate" and arguments.sql:
         print(migration_sql(arguments.from_revision), end="")  # noqa: T201  (the output)
         return

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         ),
     )
     log_level: LogLevel = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text`: uvicorn's lines and logfmt; `json`: one JSON object per line.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     web_concurrency: int = Field(default=1, ge=1, le=64)

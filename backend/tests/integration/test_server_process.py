@@ -1,6 +1,7 @@
 """The `todo-api` command as an operator runs it: a real uvicorn process on a real socket."""
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -137,3 +138,36 @@ def test_python_m_todo_api_is_the_same_command(tmp_path: Path) -> None:
 
     assert module.returncode == script.returncode == 0, module.stderr
     assert module.stdout == script.stdout
+
+
+def test_log_format_json_writes_one_object_per_line_with_the_request_fields(
+    database_url: URL, tmp_path: Path
+) -> None:
+    env = _command_env(database_url, LOG_FORMAT="json")
+    with todo_api_server("serve", env, tmp_path) as (base_url, log):
+        created = httpx.post(
+            f"{base_url}{todos_url('json-log-user')}",
+            json={"title": "t"},
+            headers={"X-Request-ID": "json-log-1"},
+        )
+    assert created.status_code == 201
+
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line, uvicorn's own included
+    assert all({"time", "level", "logger", "message"} <= set(record) for record in records)
+    (request,) = [r for r in records if r.get("request_id") == "json-log-1"]
+    assert request["logger"] == "todo_api.requests"
+    assert {key: request[key] for key in ("method", "route", "status")} == {
+        "method": "POST",
+        "route": "/api/v1/users/{user_id}/todos",
+        "status": 201,
+    }
+    assert isinstance(request["duration_ms"], float)
+    assert "json-log-user" not in log.read_text()
+
+
+def test_an_unknown_log_format_stops_the_process_naming_it(tmp_path: Path) -> None:
+    result = todo_api("serve", cwd=tmp_path, env=_command_env(None, LOG_FORMAT="yaml"))
+
+    assert result.returncode != 0
+    assert "LOG_FORMAT" in result.stderr or "log_format" in result.stderr

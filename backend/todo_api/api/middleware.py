@@ -108,14 +108,20 @@ class ResponseHeadersAndLogMiddleware:
         try:
             await self._answer(scope, receive, send_with_headers, lambda: status != 0)
         finally:
-            method = scope["method"] if _LOGGED_METHOD.fullmatch(scope["method"]) else "OTHER"
+            fields = {
+                "method": scope["method"] if _LOGGED_METHOD.fullmatch(scope["method"]) else "OTHER",
+                "route": route_template(scope),
+                "status": status or HTTPStatus.INTERNAL_SERVER_ERROR.value,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "request_id": request_id,
+            }
+            # The same fields twice: in the logfmt text, and as the record's own, for
+            # LOG_FORMAT=json (todo_api/logs.py).
             request_logger.info(
-                "method=%s route=%s status=%d duration_ms=%.1f request_id=%s",
-                method,
-                route_template(scope),
-                status or HTTPStatus.INTERNAL_SERVER_ERROR.value,
-                (time.perf_counter() - started) * 1000,
-                request_id,
+                "method=%(method)s route=%(route)s status=%(status)d "
+                "duration_ms=%(duration_ms).1f request_id=%(request_id)s",
+                fields,
+                extra=fields,
             )
 
     async def _answer(
