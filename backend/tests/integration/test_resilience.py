@@ -106,12 +106,18 @@ async def test_an_outage_under_load_fails_fast_with_503_and_recovers_within_5_se
     app = _app(url)
     async for client in _serve(app):
         load = Load(client, workers=POOL_SIZE * 3)  # more clients than pooled connections
+        # Longer than a refused connect is tried again (CONNECT_TIMEOUT) plus the pool
+        # wait, so that requests start, and fail, while it is gone.
         outage = await take_away_under(
-            load, app.state.database.pool, stop=lambda: server.stop(stop_mode), start=server.start
+            load,
+            app.state.database.pool,
+            stop=lambda: server.stop(stop_mode),
+            start=server.start,
+            seconds=CONNECT_TIMEOUT + POOL_TIMEOUT + 1,
         )
 
     # Failing fast: no request waited longer than the pool wait (which includes
-    # connecting) plus one statement.
+    # connecting, and trying a refused connect again) plus one statement.
     outage.check(slowest_allowed=POOL_TIMEOUT + STATEMENT_TIMEOUT + 0.5)
     # No connection leaked: every one the pool held went back to it, idle.
     assert 0 < outage.pool_size <= POOL_SIZE

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -70,6 +71,18 @@ _PREPARED_STATEMENT_LOST: tuple[type[BaseException], ...] = (
     asyncpg.InvalidSQLStatementNameError,
     asyncpg.DuplicatePreparedStatementError,
 )
+
+# A connect the server refused or cut during the handshake: a compute waking up, or a
+# server starting (57P03). Tried again within DB_CONNECT_TIMEOUT (see _acquire_connecting).
+# Not every OSError: a certificate that fails its checks, or a host name that does not
+# resolve, will not change by waiting.
+_CONNECT_REFUSED: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+_FIRST_PAUSE = 0.05
+_LONGEST_PAUSE = 1.0
 
 _Result = TypeVar("_Result")
 if TYPE_CHECKING:
@@ -145,10 +158,12 @@ class Database:
         *,
         max_size: int,
         acquire_timeout: float,
+        connect_budget: float = 0.0,
         statement_cache_size: int = DEFAULT_STATEMENT_CACHE_SIZE,
         max_idle_seconds: float = 300.0,
     ) -> None:
         self._acquire_timeout = acquire_timeout
+        self._connect_budget = connect_budget
         self._told_pooled = False
         # FIFO in every Python this project supports (python/cpython#93222, in 3.11.0): a
         # released slot goes to the longest waiter, and newcomers queue behind waiters.
@@ -248,10 +263,34 @@ class Database:
         async with asyncio.timeout(self._acquire_timeout):
             await self._turns.acquire()
             try:
-                return await self._pool.acquire()
+                return await self._acquire_connecting()
             except BaseException:
                 self._turns.release()
                 raise
+
+    async def _acquire_connecting(self) -> PoolConnectionProxy[Record]:
+        """`pool.acquire()`, trying a refused connect again within DB_CONNECT_TIMEOUT.
+
+        A Neon compute that scaled to zero refuses or drops connections for the few hundred
+        milliseconds to few seconds it takes to wake: the first request after a quiet spell
+        waits for it instead of failing. The pauses double from 50 ms up to 1 s, each of a
+        random length up to that (full jitter), so many waiting processes do not knock in
+        step. A connect that times out is not tried again: its time is the budget."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._connect_budget
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                return await self._pool.acquire()
+            except TimeoutError:
+                raise
+            except _CONNECT_REFUSED as exc:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise
+                logger.info("Connect refused (%s); trying again", type(exc).__name__)
+                await asyncio.sleep(min(remaining, random.uniform(0, pause)))  # noqa: S311
+                pause = min(pause * 2, _LONGEST_PAUSE)
 
     async def _give_back(self, connection: PoolConnectionProxy[Record]) -> None:
         try:
@@ -333,5 +372,6 @@ def create_database(target: DatabaseTarget, settings: Settings) -> Database:
         options.connect_kwargs,
         max_size=settings.db_pool_size,
         acquire_timeout=settings.db_pool_timeout,
+        connect_budget=settings.db_connect_timeout,
         statement_cache_size=options.statement_cache_size,
     )
