@@ -64,8 +64,11 @@ WHITE_SPACE = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
     "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-# No NUL anywhere, and at least one character that survives the trimming.
-NON_BLANK_TEXT = rf"^[^\x00]*[^\x00{_WHITE_SPACE_CLASS}][^\x00]*$"
+# Characters that show nothing and are not white space: zero-width space, non-joiner and
+# joiner, word joiner, and the byte order mark. A text of only these looks empty.
+_INVISIBLE_CLASS = r"\u200b-\u200d\u2060\ufeff"
+# No NUL anywhere, and at least one character that survives the trimming and is visible.
+NON_BLANK_TEXT = rf"^[^\x00]*[^\x00{_WHITE_SPACE_CLASS}{_INVISIBLE_CLASS}][^\x00]*$"
 
 # The todo the documentation shows everywhere (schemas, Swagger UI's "Try it out", ReDoc),
 # so the pages look the same on every load instead of showing text generated from the
@@ -83,19 +86,43 @@ def _trim(text: str) -> str:
     return text.strip(WHITE_SPACE)
 
 
-# A title is checked as sent (at most 255 characters, not blank), then trimmed, so the
-# documented maxLength holds for what clients send. MaxLen comes first: SQLModel reads
-# the column length from the first length constraint.
+def nfc(text: str) -> str:
+    """Unicode's composed form: "Cafe\u0301" (e and a combining accent) is "Café", so the
+    two spellings are one text to store, compare and search."""
+    return unicodedata.normalize("NFC", text)
+
+
+def _at_most(limit: int, text: str) -> str:
+    """`text`, normalized, still within `limit`: NFC lengthens a few rare characters."""
+    if len(text) > limit:
+        raise ValueError(f"must be at most {limit} characters")
+    return text
+
+
+def _normalize_title(title: str) -> str:
+    return _at_most(TITLE_MAX_LENGTH, _trim(nfc(title)))
+
+
+def _normalize_description(description: str) -> str:
+    return _at_most(DESCRIPTION_MAX_LENGTH, nfc(description))
+
+
+# A title is checked as sent (at most 255 characters, not blank), then normalized to NFC
+# and trimmed, so the documented maxLength holds for what clients send. MaxLen comes
+# first: SQLModel reads the column length from the first length constraint.
 Title = Annotated[
     str,
     MaxLen(TITLE_MAX_LENGTH),
     StringConstraints(min_length=1, pattern=NON_BLANK_TEXT),
-    AfterValidator(_trim),
+    AfterValidator(_normalize_title),
 ]
 # JSON has real booleans; "yes" or 1 is a client bug to report, not to guess at.
 Completed = Annotated[bool, Strict()]
 Description = Annotated[
-    str, MaxLen(DESCRIPTION_MAX_LENGTH), StringConstraints(pattern=NO_NUL_CHARACTER)
+    str,
+    MaxLen(DESCRIPTION_MAX_LENGTH),
+    StringConstraints(pattern=NO_NUL_CHARACTER),
+    AfterValidator(_normalize_description),
 ]
 
 
@@ -163,10 +190,7 @@ TimeZoneName = Annotated[
 
 def _normalize_tag(tag: str) -> str:
     """NFC, so a tag typed on two keyboards is one tag; then trimmed like a title."""
-    normalized = _trim(unicodedata.normalize("NFC", tag))
-    if len(normalized) > TAG_MAX_LENGTH:  # NFC lengthens a few rare characters
-        raise ValueError(f"must be at most {TAG_MAX_LENGTH} characters")
-    return normalized
+    return _at_most(TAG_MAX_LENGTH, _trim(nfc(tag)))
 
 
 def _without_duplicates(tags: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ OpenAPI document, the validation and the service's `TodoFilters` come from one p
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from todo_api.errors import InvalidInput
 from todo_api.models import (
@@ -15,6 +15,7 @@ from todo_api.models import (
     Sort,
     Tag,
     TimeZoneName,
+    nfc,
 )
 from todo_api.services.cursor import CURSOR_MAX_LENGTH
 from todo_api.services.todo_filters import TodoFilters
@@ -38,6 +39,7 @@ class TodoFilterQuery(BaseModel):
             pattern=NO_NUL_CHARACTER,
             description="Text in the title or description, any case; `%` and `_` are literal.",
         ),
+        AfterValidator(lambda text: text and nfc(text)),
     ] = None
     priority: list[Priority] = Field(
         default=[], description="Repeatable: todos with any of these priorities."

@@ -35,7 +35,8 @@ def test_the_migrations_sql_is_written_without_a_database() -> None:
     assert "CHECK (btrim(title) <> '')" in sql
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
     assert "ALTER TABLE todos ADD COLUMN IF NOT EXISTS priority" in migration_sql("0001")
-    assert migration_sql("0002") == "", "nothing follows the newest revision"
+    assert "IS NOT NFC NORMALIZED" in migration_sql("0002")
+    assert migration_sql("0003") == "", "nothing follows the newest revision"
 
 
 SQUAWK_CONFIG = SCRIPT_LOCATION / "squawk.toml"
