@@ -213,13 +213,6 @@ class Database:
                 if attempt > 1 or not query.read_only:
                     raise
                 logger.info("Connection lost (%s); sending the read again", type(exc).__name__)
-            except TimeoutError:
-                # The statement outlived DB_STATEMENT_TIMEOUT. Released, the connection
-                # would first wait for asyncpg's cancel request, which a server that stopped
-                # answering never acknowledges: another full timeout, holding the pool slot.
-                # Cut instead; the server ends the statement when it sees the socket close.
-                connection.terminate()
-                raise
             except _PREPARED_STATEMENT_LOST as exc:
                 # A cached statement prepared on one server connection, used on another:
                 # a transaction pooler the settings did not declare. Not a bug to 500 on.
