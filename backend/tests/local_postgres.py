@@ -7,10 +7,12 @@ directory in a temporary folder, listening on a free loopback TCP port, as a rem
 managed database would.
 """
 
+import contextlib
 import os
 import random
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy.engine import URL
@@ -100,3 +102,18 @@ class LocalPostgres:
         return URL.create(
             ASYNC_DRIVER, username=_SUPERUSER, host="127.0.0.1", port=self.port, database=database
         )
+
+
+@contextlib.contextmanager
+def migrated_local_postgres(root: Path) -> Iterator[LocalPostgres]:
+    """A LocalPostgres in `root`, started and migrated to head; stopped afterwards."""
+    from todo_api.db.migrate import upgrade_to_head  # noqa: PLC0415  (only tests that need it)
+
+    postgres = LocalPostgres(root)
+    postgres.initialise()
+    postgres.start()
+    upgrade_to_head(postgres.url())
+    try:
+        yield postgres
+    finally:
+        postgres.stop()

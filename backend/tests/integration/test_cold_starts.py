@@ -14,9 +14,8 @@ from fastapi import FastAPI
 
 from tests.conftest import make_settings, url_string
 from tests.helpers import assert_error, create_todo, todo_url, todos_url
-from tests.local_postgres import LocalPostgres
+from tests.local_postgres import LocalPostgres, migrated_local_postgres
 from tests.tcp_proxy import TcpProxy
-from todo_api.db.migrate import upgrade_to_head
 from todo_api.main import create_app
 
 CONNECT_TIMEOUT = 5.0
@@ -26,12 +25,8 @@ CONNECT_TIMEOUT = 5.0
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
     """A PostgreSQL of these tests' own on a loopback TCP port (the suite's embedded one
     listens on a Unix socket), migrated."""
-    postgres = LocalPostgres(tmp_path_factory.mktemp("cold-starts"))
-    postgres.initialise()
-    postgres.start()
-    upgrade_to_head(postgres.url())
-    yield postgres
-    postgres.stop()
+    with migrated_local_postgres(tmp_path_factory.mktemp("cold-starts")) as postgres:
+        yield postgres
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ from fastapi import FastAPI
 from tests.conftest import make_settings, url_string
 from tests.helpers import assert_error, todo_url, todos_url
 from tests.load import Load, take_away_under
-from tests.local_postgres import LocalPostgres
+from tests.local_postgres import LocalPostgres, migrated_local_postgres
 from tests.processes import ApiProcess, command_env
-from todo_api.db.migrate import upgrade_to_head
 from todo_api.main import create_app
 
 PASSWORD = "Outage-pa55word"  # the server trusts loopback; the password must still never show
@@ -32,12 +31,8 @@ STATEMENT_TIMEOUT = 1.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
-    postgres = LocalPostgres(tmp_path_factory.mktemp("outage"))
-    postgres.initialise()
-    postgres.start()
-    upgrade_to_head(postgres.url())
-    yield postgres
-    postgres.stop()
+    with migrated_local_postgres(tmp_path_factory.mktemp("outage")) as postgres:
+        yield postgres
 
 
 @pytest.fixture

@@ -282,7 +282,7 @@ class Database:
                 if remaining <= 0:
                     raise
                 logger.info("Connect refused (%s); trying again", type(exc).__name__)
-                await asyncio.sleep(min(remaining, random.uniform(0, pause)))  # noqa: S311
+                await asyncio.sleep(min(remaining, random.uniform(0, pause)))  # noqa: S311  (jitter, not a secret)
                 pause = min(pause * 2, _LONGEST_PAUSE)
 
     async def _give_back(self, connection: PoolConnectionProxy[Record]) -> None:
