@@ -78,7 +78,7 @@ def check_sql() -> None:
     """Every statement of the reference against the API's, or SanityFailed naming the
     first difference of each. The text is what is compared: it says which value each
     placeholder stands for, so the names the two give their parameters do not matter."""
-    from todo_api.models import Sort  # noqa: PLC0415  (the API's package, only for this)
+    from todo_api.models.todos import Sort  # noqa: PLC0415  (the API's package, only for this)
     from todo_api.services import todo_listing, todo_stats, todos  # noqa: PLC0415
 
     pairs = [

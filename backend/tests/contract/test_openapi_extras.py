@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
 from todo_api.main import create_app
-from todo_api.models import NON_BLANK_TEXT, TodoCreate, TodoPatch, TodoReplace
+from todo_api.models.fields import NON_BLANK_TEXT
+from todo_api.models.todos import TodoCreate, TodoPatch, TodoReplace
 from todo_api.settings import Settings
 
 SNAPSHOT = json.loads((Path(__file__).parents[3] / "specs" / "openapi.json").read_text())

@@ -14,7 +14,7 @@ from tests.conftest import StatementLog, make_settings, unscoped_statements
 from tests.helpers import create_todo, todo_url, todos_url
 from tests.statements import is_driver_introspection, observing
 from todo_api.main import create_app
-from todo_api.models import Sort
+from todo_api.models.todos import Sort
 
 FILTERS = (
     "is_completed=false&q=t&priority=high&priority=none&tag=Home&tag=x"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.helpers import assert_validation_error, create_todo, most_pages, todos_url, walk_pages
-from todo_api.models import Sort
+from todo_api.models.todos import Sort
 from todo_api.services.cursor import Cursor
 from todo_api.services.todo_filters import TodoFilters
 from todo_api.services.todo_listing import listing_binding

@@ -30,7 +30,7 @@ import pytest
 from tests.conftest import DatabaseFactory, url_string
 from todo_api.db.database import Query
 from todo_api.db.url import parse_database_url
-from todo_api.models import Sort
+from todo_api.models.todos import Sort
 from todo_api.services.cursor import Cursor, decode_cursor
 from todo_api.services.todo_filters import TodoFilters
 from todo_api.services.todo_listing import _list_query, listing_binding

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from todo_api.models import TodoCreate, TodoPatch, TodoReplace
+from todo_api.models.todos import TodoCreate, TodoPatch, TodoReplace
 
 
 def _error_locations(error: ValidationError) -> list[tuple[int | str, ...]]:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Path, Request
 
 from todo_api.db.database import Database
-from todo_api.models import USER_ID_MAX_LENGTH, USER_ID_PATTERN
+from todo_api.models.fields import USER_ID_MAX_LENGTH, USER_ID_PATTERN
 
 
 def database(request: Request) -> Database:

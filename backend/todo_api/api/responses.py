@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from todo_api.models import TodoPublic
+from todo_api.models.todos import TodoPublic
 from todo_api.services.todo_listing import TodoRecordPage
 from todo_api.services.todos import TodoRecord
 

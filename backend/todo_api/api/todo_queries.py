@@ -7,16 +7,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from todo_api.errors import InvalidInput
-from todo_api.models import (
-    NO_NUL_CHARACTER,
-    TAGS_MAX_COUNT,
-    Instant,
-    Priority,
-    Sort,
-    Tag,
-    TimeZoneName,
-    nfc,
-)
+from todo_api.models.fields import NO_NUL_CHARACTER, Instant, TimeZoneName, nfc
+from todo_api.models.todos import TAGS_MAX_COUNT, Priority, Sort, Tag
 from todo_api.services.cursor import CURSOR_MAX_LENGTH
 from todo_api.services.todo_filters import TodoFilters
 

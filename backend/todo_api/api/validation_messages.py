@@ -16,11 +16,11 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from todo_api.api.todo_queries import TodoFilterQuery
-from todo_api.models import (
+from todo_api.models.fields import NOT_AN_INSTANT
+from todo_api.models.todos import (
     BULK_MAX_ITEMS,
     EXAMPLE_TITLE,
     EXAMPLE_TODO_ID,
-    NOT_AN_INSTANT,
     READ_ONLY_FIELDS,
     TodoBase,
     TodoBulkChange,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from todo_api.errors import InvalidInput
-from todo_api.models import Priority, Sort
+from todo_api.models.todos import Priority, Sort
 
 CURSOR_MAX_LENGTH = 128  # a real cursor is 60 characters
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

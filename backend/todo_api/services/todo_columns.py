@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeEngine
 from sqlmodel import SQLModel
 
-from todo_api.models import Priority, TodoPublic
+from todo_api.models.todos import Priority, TodoPublic
 
 TODOS = SQLModel.metadata.tables["todos"]
 COLUMNS = TODOS.c

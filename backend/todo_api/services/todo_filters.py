@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, bindparam, func, or_, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from todo_api.models import Priority
+from todo_api.models.todos import Priority
 from todo_api.services.todo_columns import COLUMNS, RANKS, TEXT_ARRAY
 
 _LIKE_ESCAPE = "\\"

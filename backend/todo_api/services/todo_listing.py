@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, select, true, tup
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from todo_api.db.database import Database, Query
-from todo_api.models import Priority, Sort, sort_key
+from todo_api.models.todos import Priority, Sort, sort_key
 from todo_api.services.cursor import Cursor, SortKey, decode_cursor
 from todo_api.services.todo_columns import COLUMNS, PUBLIC, RANKS, TODOS
 from todo_api.services.todo_filters import TodoFilters, conditions

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, literal_column, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from todo_api.db.database import Database, Query
-from todo_api.models import TAG_STATS_MAX, Priority
+from todo_api.models.todos import TAG_STATS_MAX, Priority
 from todo_api.services.todo_columns import COLUMNS, RANKS, TODOS
 from todo_api.services.todo_filters import TodoFilters, conditions
 

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from todo_api.db.database import Database, Query
 from todo_api.errors import InvalidInput, TodoNotFound
-from todo_api.models import (
+from todo_api.models.todos import (
     TodoBase,
     TodoBulkChange,
     TodoCreate,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from todo_api.errors import InvalidInput
-from todo_api.models import Sort
+from todo_api.models.todos import Sort
 from todo_api.services.cursor import (
     CURSOR_MAX_LENGTH,
     NOT_A_CURSOR,

@@ -6,7 +6,7 @@ dropped on the way to the table."""
 
 import pytest
 
-from todo_api.models import TodoBase, TodoCreate, TodoPatch, TodoReplace
+from todo_api.models.todos import TodoBase, TodoCreate, TodoPatch, TodoReplace
 from todo_api.services import todos
 
 WRITABLE = set(TodoBase.model_fields)

@@ -12,7 +12,7 @@ from todo_api.api.parameters import TodoId, UserId, database
 from todo_api.api.responses import JSONResponse, items_response, page_response, todo_response
 from todo_api.api.routing import OrjsonRoute
 from todo_api.api.todo_queries import TodoBulkQuery, TodoListQuery, TodoStatsQuery
-from todo_api.models import (
+from todo_api.models.todos import (
     TodoBulkChange,
     TodoBulkCreate,
     TodoCreate,
