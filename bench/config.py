@@ -30,6 +30,12 @@ DELETE_USER_PREFIX = "bench-del-"
 BULK_USER_PREFIX = "bench-bulk-"
 BULK_SIZE = 20
 SANITY_USER = "bench-sanity"
+# Each ordinary user's lists (the first holds 60 of their 100 todos, see bench/seed.py),
+# and the projects of the long list's user. The listing in position order and the moves
+# use each ordinary user's first list.
+USER_LISTS = ("Work", "Home", "Errands")
+MOVED_LIST = USER_LISTS[0]
+BIG_USER_LISTS = 9
 PAGE_SIZE = 50
 DEEP_PAGE = 1000
 # The filtered and sorted list: two of the four priorities, soonest due first.

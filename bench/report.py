@@ -10,16 +10,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bench.config import (
+    BIG_USER_LISTS,
     BIG_USER_TODOS,
     BULK_SIZE,
     DEEP_PAGE,
     FILTERED_QUERY,
     ID_SAMPLE,
+    MOVED_LIST,
     TODOS_PER_USER,
+    USER_LISTS,
     USERS,
     Config,
 )
-from bench.reference.sql import SORTS
+from bench.reference.sql import USER_SORTS
 from bench.results import API_ONLY, SHARED, SINGLE_SHARED, Results, Summary, sort_name
 from bench.rss import RssPeak
 from bench.wrk import WrkResult
@@ -155,7 +158,7 @@ def _sort_runs(results: Results, sort: str) -> tuple[Summary | None, Summary | N
 
 def _sorts_table(results: Results, config: Config) -> list[str]:
     rows = []
-    for sort in SORTS:
+    for sort in USER_SORTS:
         first, deep = _sort_runs(results, sort)
         walk = results.walks.get(sort)
         runs = [run for run in (first, deep) if run is not None]
@@ -187,6 +190,7 @@ def _sorts_table(results: Results, config: Config) -> list[str]:
     return [
         f"### Page 1 and page {DEEP_PAGE:,} in every sort, {config.few_connections} connections",
         "",
+        f"Every sort but `position` (one list's order, measured above). "
         f"`?limit=50&sort=...`; page {DEEP_PAGE:,} found by following `next_cursor` from "
         f"page 1 in that sort. The default sort as above ({config.repeats} {_runs(config)} "
         f"each); every other sort {config.sort_repeats} {runs} of {config.sort_duration} s "
@@ -283,7 +287,7 @@ def _latency_targets(results: Results) -> list[Target]:
 
 def _other_targets(results: Results) -> list[Target]:
     targets = []
-    for sort in SORTS:
+    for sort in USER_SORTS:
         first, deep = _sort_runs(results, sort)
         goal = f"page {DEEP_PAGE:,} within {DEEP_PAGE_FACTOR}x page 1 (p50), sort={sort}"
         if first and deep:
@@ -471,7 +475,10 @@ def render(results: Results, config: Config, command: str, date: str, elapsed: f
         "## Setup",
         "",
         f"- Dataset: {USERS:,} users with {TODOS_PER_USER} todos each, plus one user with "
-        f"{BIG_USER_TODOS:,}; wrk picks targets from {ID_SAMPLE:,} sampled ids.",
+        f"{BIG_USER_TODOS:,}; wrk picks targets from {ID_SAMPLE:,} sampled ids. Each of "
+        f"the {USERS:,} has {len(USER_LISTS)} lists ({', '.join(USER_LISTS)}: 60, 20 and 10 "
+        f"of their todos, 10 in no list); the long list's user has {BIG_USER_LISTS} "
+        "projects holding 9 in 10 of its todos.",
         f"- Each run: {config.duration} s measured, the first run of each measurement after "
         f"{config.warmup} s of warm-up (discarded); {config.connections} connections over "
         f"{config.threads} wrk threads unless stated.",
@@ -487,7 +494,12 @@ def render(results: Results, config: Config, command: str, date: str, elapsed: f
         "## One worker each, 64 connections",
         "",
         f"The filtered and sorted list is `{FILTERED_QUERY}` for a random user; the bulk "
-        f"create sends {BULK_SIZE} todos with every field, for users of its own.",
+        f"create sends {BULK_SIZE} todos with every field, for users of its own. The list "
+        f"in position order is `?list_id=...&sort=position&limit=50` of a random user's "
+        f"{MOVED_LIST} list (60 todos); the move is `POST .../todos/{{todo_id}}/move` with "
+        '`{"list_id": ..., "after": ...}`, a random todo of such a list placed just after '
+        "another of the same list, run after the listing; the reference sends the API's "
+        "statements in the API's order (the list's ownership, then one transaction).",
         "",
         *_comparison(results, "api", "ref", SINGLE_SHARED, API_ONLY),
         "## Connection pool smaller than the clients",

@@ -25,6 +25,8 @@ SINGLE_SHARED = (
     ("list_filtered", "list, filtered and sorted"),
     ("create", "create"),
     ("bulk", "bulk create of 20"),
+    ("list_position", "list 50 of a list, position order"),
+    ("move", "move after a neighbour"),
 )
 API_ONLY = (("patch", "PATCH"), ("delete", "DELETE"), ("mix", "mix 80% read / 20% write"))
 

@@ -5,14 +5,15 @@ the same SQL and answer with the same bytes.
 (`todo_api.services`), up to whitespace, before anything is started: a change to the API's
 SQL stops the bench until bench/reference/sql.py follows it. `check_bodies` runs once both
 servers are up and asks each the same questions: GET one, first pages in every sort and
-filter the reference serves (`next_cursor` included), the stats, and for create and bulk
-create (whose ids and timestamps differ between two inserts) each server's answer against
-a GET of the same todos from the other server.
+filter the reference serves (`next_cursor` included; a list's in position order too), the
+stats, and for create, bulk create and a move (whose ids and timestamps differ between two
+writes) each server's answer against a GET of the same todos from the other server.
 """
 
 import http.client
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -30,6 +31,14 @@ _LIST_QUERIES = (
     "?tag=work&sort=-priority&limit=20",
     "?priority=low&tag=Home&sort=updated_at&limit=10",
     "?tag=urgent&tag=work&sort=-due_at&limit=5",
+)
+# Listings of one seeded list ({list_id}): in position order (a page of 50 of its 60 todos,
+# and its `next_cursor`), filtered, and in another sort; then the todos in no list.
+_LIST_ID_QUERIES = (
+    "?list_id={list_id}&sort=position&limit=50",
+    "?list_id={list_id}&tag=Work&priority=low&priority=high&sort=position&limit=10",
+    "?list_id={list_id}&sort=-due_at&limit=20",
+    "?list_id=none&sort=position&limit=5",
 )
 # The stats count against now(): a todo falling due between the two requests changes
 # `overdue`, so a mismatch is asked again before it counts.
@@ -78,31 +87,76 @@ def check_sql() -> None:
     """Every statement of the reference against the API's, or SanityFailed naming the
     first difference of each. The text is what is compared: it says which value each
     placeholder stands for, so the names the two give their parameters do not matter."""
-    from todo_api.models.todos import Sort  # noqa: PLC0415  (the API's package, only for this)
-    from todo_api.services import todo_listing, todo_stats, todos  # noqa: PLC0415
+    from todo_api.models.todos import (  # noqa: PLC0415  (the API's package, only for this)
+        POSITION_GAP,
+        Sort,
+    )
+    from todo_api.services import (  # noqa: PLC0415
+        lists,
+        todo_listing,
+        todo_moves,
+        todo_stats,
+        todos,
+    )
 
     pairs = [
         ("GET one", todos._SELECT_ONE.sql, reference.SELECT_ONE),
         ("create", todos._INSERT.sql, reference.INSERT),
         ("bulk create", todos._BULK_INSERT.sql, reference.BULK_INSERT),
         ("stats", todo_stats._stats_query(()).sql, reference.STATS),
+        ("move: owned lists", lists._OWNED_IDS.sql, reference.OWNED_LISTS),
+        ("move: lock", todo_moves._LOCK.sql, reference.MOVE_LOCK),
+        ("move: lock todo", todo_moves._LOCK_TODO.sql, reference.MOVE_LOCK_TODO),
     ]
+    # Statements whose placeholders vary by variant: the text, and which parameter each
+    # number stands for (the API's filter parameters are named `match_...`).
+    variants: list[tuple[str, Any, reference.Statement]] = []
+    for listed in (True, False):
+        variants += [
+            (
+                f"move listed={listed}: neighbours",
+                todo_moves._NEIGHBOURS[listed],
+                reference.move_neighbours(listed),
+            ),
+            (
+                f"move listed={listed}: respace",
+                todo_moves._RESPACE[listed],
+                reference.move_respace(listed),
+            ),
+        ]
+        variants += [
+            (
+                f"move listed={listed} at_the_end={end}: place",
+                todo_moves._PLACE[listed, end],
+                reference.move_place(listed, at_the_end=end),
+            )
+            for end in (True, False)
+        ]
+    for sort, priorities, tags, in_list in reference.list_variants():
+        shape = tuple(
+            name
+            for name, used in (("priorities", priorities), ("tags", tags), (in_list, True))
+            if name is not None and used
+        )
+        variants.append(
+            (
+                f"list sort={sort} filters={shape}",
+                todo_listing._list_query(Sort(sort), shape, after=False),
+                reference.list_page(sort, priorities=priorities, tags=tags, in_list=in_list),
+            )
+        )
+    pairs += [(label, api.sql, ref.sql) for label, api, ref in variants]
     problems = [
         problem for label, api, ref in pairs if (problem := _different(label, api, ref)) is not None
     ]
+    for label, api, ref in variants:
+        named = tuple(name.removeprefix("match_") for name in api.parameters)
+        if named != ref.parameters:
+            problems.append(f"{label}: the API's parameters are {named}, not {ref.parameters}")
     if tuple(sort.value for sort in Sort) != reference.SORTS:
         problems.append(f"the API's sorts are {[s.value for s in Sort]}, not {reference.SORTS}")
-    for sort in Sort:
-        for priorities in (False, True):
-            for tags in (False, True):
-                shape = tuple(
-                    name for name, used in (("priorities", priorities), ("tags", tags)) if used
-                )
-                api = todo_listing._list_query(sort, shape, after=False)
-                ref = reference.list_page(sort.value, priorities=priorities, tags=tags)
-                label = f"list sort={sort.value} filters={shape}"
-                if (problem := _different(label, api.sql, ref.sql)) is not None:
-                    problems.append(problem)
+    if POSITION_GAP != reference.POSITION_GAP:
+        problems.append(f"the API's POSITION_GAP is {POSITION_GAP}, not {reference.POSITION_GAP}")
     if problems:
         raise SanityFailed(
             "bench/reference/sql.py no longer matches the API's SQL; update it:\n"
@@ -184,6 +238,31 @@ def _created_alike(creator: _Client, reader: _Client) -> None:
     _same(f"bulk create by the {creator.name}, read by the {reader.name}", expected, body)
 
 
+def _moved_alike(api: _Client, ref: _Client, seeded: list[str]) -> int:
+    """Moves in one seeded list (`user_id list_id todo_id ...`), by each server in turn,
+    each answer read back from the other; then the list in position order from both. How
+    many bodies were compared."""
+    user_id, list_id, *todos = seeded
+    moves: tuple[tuple[_Client, str, dict[str, str]], ...] = (
+        (api, todos[5], {"after": todos[20]}),
+        (ref, todos[30], {"before": todos[2]}),
+        (api, todos[7], {"after": todos[8], "before": todos[9]}),
+        (ref, todos[11], {}),  # the end of the list
+    )
+    for mover, todo_id, place in moves:
+        reader = ref if mover is api else api
+        path = f"{_BASE}{user_id}/todos/{todo_id}"
+        status, body, _headers = mover.send("POST", f"{path}/move", {"list_id": list_id, **place})
+        if status != 200:
+            raise SanityFailed(f"{mover.name}: move {place} answered {status}: {body[:300]!r}")
+        _same(
+            f"move {place} by the {mover.name}, read by the {reader.name}", reader.get(path), body
+        )
+    ordered = f"{_BASE}{user_id}/todos?list_id={list_id}&sort=position&limit=100"
+    _same(f"GET {ordered} after the moves", api.get(ordered), ref.get(ordered))
+    return len(moves) + 1
+
+
 def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
     """The same answers, byte for byte, from both servers; how many were compared."""
     compared = 0
@@ -197,7 +276,15 @@ def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
         missing = f"{_BASE}{users[0]}/todos/00000000-0000-4000-8000-000000000000"
         _same(f"GET {missing}", api.get(missing, 404), ref.get(missing, 404))
         listings = [f"{_BASE}{user}/todos{query}" for user in users for query in _LIST_QUERIES]
-        listings += [f"{_BASE}{BIG_USER}/todos?limit=50&sort={sort}" for sort in reference.SORTS]
+        listings += [
+            f"{_BASE}{BIG_USER}/todos?limit=50&sort={sort}" for sort in reference.USER_SORTS
+        ]
+        lists = [line.split() for line in files.lists.read_text().splitlines()[:3]]
+        listings += [
+            f"{_BASE}{user_id}/todos{query.format(list_id=list_id)}"
+            for user_id, list_id, *_todos in lists
+            for query in _LIST_ID_QUERIES
+        ]
         listings.append(f"{_BASE}{BIG_USER}/todos{FILTERED_QUERY}")
         for path in listings:
             _same(f"GET {path}", api.get(path), ref.get(path))
@@ -214,4 +301,5 @@ def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
         _created_alike(ref, api)
         _created_alike(api, ref)
         compared += 4
+        compared += _moved_alike(api, ref, lists[0])
     return compared

@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.config import BIG_USER, BULK_SIZE, DEEP_PAGE, FILTERED_QUERY, PAGE_SIZE, Config
 from bench.database import BenchDatabase
 from bench.pages import PagingFailed, walk_to_page
-from bench.reference.sql import SORTS
+from bench.reference.sql import USER_SORTS
 from bench.results import Results, sort_name
 from bench.rss import RssMonitor
 from bench.sanity import check_bodies
@@ -29,7 +29,9 @@ from bench.wrk import WrkResult, measure
 Log = Callable[[str], None]
 
 # Shared endpoints: the script (the arguments it takes are in `_args`). With one worker
-# each, also the filtered and sorted list and the bulk create.
+# each, also the filtered and sorted list, the bulk create, a list in position order and
+# a move; the moves come after the listing in position order, which sees the lists as
+# seeded.
 _SCRIPTS = {"get_one": "get_one.lua", "list50": "list.lua", "create": "create.lua"}
 _SINGLE_SCRIPTS = {
     "get_one": "get_one.lua",
@@ -37,17 +39,19 @@ _SINGLE_SCRIPTS = {
     "list_filtered": "list.lua",
     "create": "create.lua",
     "bulk": "bulk.lua",
+    "list_position": "list_position.lua",
+    "move": "move.lua",
 }
 # DELETE's disposable todos: this many times the expected number of requests.
 _DELETE_HEADROOM = 2
 _POOL_SMALL = {"DB_POOL_SIZE": "8"}
-# Measurements (keys of Results.runs) in `make bench`, for the time estimate: 5 shared
+# Measurements (keys of Results.runs) in `make bench`, for the time estimate: 7 shared
 # endpoints x 2 servers; PATCH, DELETE and mix; 6 on the long list (page 1 and page 1,000,
 # the list with its count and the stats, API and reference); 1 with the small pool;
 # 3 x 2 at two workers. Besides these, page 1 and page 1,000 in each other sort
 # (`SORT_MEASUREMENTS`), BENCH_SORT_REPEATS runs of BENCH_SORT_DURATION each, unwarmed.
-MEASUREMENTS = 10 + 3 + 6 + 1 + 6
-_OTHER_SORTS = tuple(sort for sort in SORTS if sort != "-created_at")
+MEASUREMENTS = 14 + 3 + 6 + 1 + 6
+_OTHER_SORTS = tuple(sort for sort in USER_SORTS if sort != "-created_at")
 SORT_MEASUREMENTS = 2 * len(_OTHER_SORTS)
 
 
@@ -73,6 +77,8 @@ def _args(files: SeedFiles, key: str) -> tuple[str | Path, ...]:
         return (files.users, FILTERED_QUERY)
     if key == "bulk":
         return (files.bulk_users, str(BULK_SIZE))
+    if key in {"list_position", "move"}:
+        return (files.lists,)
     return (files.users,)
 
 

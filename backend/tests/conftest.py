@@ -135,12 +135,16 @@ async def admin_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-# Every statement the app sends that touches the todos table must be scoped to a user:
-# each reference to the table (FROM todos / UPDATE todos) comes with a `todos.user_id = $n`
-# predicate, and an INSERT names user_id among its columns.
-_TABLE_REFERENCE = re.compile(r"\b(?:FROM|UPDATE|JOIN)\s+todos\b", re.IGNORECASE)
-_USER_PREDICATE = re.compile(r"\btodos\.user_id\s*=\s*\$\d+")
-_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+todos\s*\(([^)]*)\)", re.IGNORECASE)
+# Every statement the app sends that touches a user's table (todos, lists) must be scoped
+# to a user: each reference to the table (FROM todos / UPDATE lists) comes with a
+# `todos.user_id = $n` predicate, and an INSERT names user_id among its columns.
+USER_TABLES = ("todos", "lists")
+_TABLE_REFERENCE = {
+    table: re.compile(rf"\b(?:FROM|UPDATE|JOIN)\s+{table}\b", re.IGNORECASE)
+    for table in USER_TABLES
+}
+_USER_PREDICATE = {table: re.compile(rf"\b{table}\.user_id\s*=\s*\$\d+") for table in USER_TABLES}
+_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(todos|lists)\s*\(([^)]*)\)", re.IGNORECASE)
 
 
 def unscoped_statements(statements: list[str]) -> list[str]:
@@ -149,9 +153,12 @@ def unscoped_statements(statements: list[str]) -> list[str]:
     for sql in statements:
         insert = _INSERT.match(sql)
         if insert:
-            if "user_id" not in insert.group(1):
+            if "user_id" not in insert.group(2):
                 bad.append(sql)
-        elif len(_USER_PREDICATE.findall(sql)) < len(_TABLE_REFERENCE.findall(sql)):
+        elif any(
+            len(_USER_PREDICATE[table].findall(sql)) < len(_TABLE_REFERENCE[table].findall(sql))
+            for table in USER_TABLES
+        ):
             bad.append(sql)
     return bad
 
@@ -165,18 +172,18 @@ class StatementLog:
 
     def record(self, statement: str) -> None:
         self.all.append(statement)
-        if re.search(r"\btodos\b", statement):
+        if re.search(r"\b(?:todos|lists)\b", statement):
             self.todos.append(statement)
 
 
 @pytest.fixture(scope="session")
 def sql_audit() -> Iterator[StatementLog]:
     """Collects the app's SQL for the whole run, then fails the run if any statement on the
-    todos table lacked the user_id predicate."""
+    todos or lists table lacked the user_id predicate."""
     log = StatementLog()
     yield log
     offenders = unscoped_statements(log.todos)
-    assert not offenders, "statements on todos without a user_id predicate:\n" + "\n".join(
+    assert not offenders, "statements on todos or lists without a user_id predicate:\n" + "\n".join(
         offenders
     )
 
@@ -204,6 +211,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def clean_database(admin_engine: AsyncEngine) -> None:
-    """Each test that uses the database starts with no todos."""
+    """Each test that uses the database starts with no todos and no lists."""
     async with admin_engine.connect() as connection:
-        await connection.execute(text("TRUNCATE todos"))
+        await connection.execute(text("TRUNCATE todos, lists"))

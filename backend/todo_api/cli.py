@@ -19,6 +19,7 @@ from todo_api.db.migrate import migration_sql, upgrade_to_head
 from todo_api.db.url import DatabaseTarget, DatabaseUrlError, parse_database_url
 from todo_api.logs import JsonFormatter
 from todo_api.main import create_app
+from todo_api.metrics import multiprocess_directory
 from todo_api.settings import MissingSetting, Settings, get_settings
 
 logger = logging.getLogger("todo_api")
@@ -117,18 +118,21 @@ def _migrate_command(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     """Serve the API with WEB_CONCURRENCY worker processes; never migrates. Starts whether
-    or not the database is reachable: requests answer 503 until it is."""
+    or not the database is reachable: requests answer 503 until it is. With more than one
+    worker (and metrics on), the workers share a fresh metrics directory, removed at exit."""
     _target(_require_database_url(settings), "DATABASE_URL")
-    uvicorn.run(
-        "todo_api.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.web_concurrency,
-        log_config=_logging_config(settings),
-        log_level=settings.log_level.lower(),
-        **_SERVER_OPTIONS,
-    )
+    workers = settings.web_concurrency if settings.metrics_enabled else 1
+    with multiprocess_directory(workers):
+        uvicorn.run(
+            "todo_api.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.web_concurrency,
+            log_config=_logging_config(settings),
+            log_level=settings.log_level.lower(),
+            **_SERVER_OPTIONS,
+        )
 
 
 def run(settings: Settings) -> None:

@@ -5,9 +5,34 @@ and body each one becomes is decided in one place, `todo_api.api.errors`.
 """
 
 
-class TodoNotFound(Exception):
-    """No such todo for this user. Deliberately the same whether the id is unknown or
+class NotFound(Exception):
+    """No such item for this user. Deliberately the same whether the id is unknown or
     belongs to someone else, so ids of other users cannot be probed."""
+
+
+class TodoNotFound(NotFound):
+    """No such todo for this user."""
+
+
+class ListNotFound(NotFound):
+    """No such list for this user."""
+
+
+class Conflict(Exception):
+    """The request is valid but clashes with what is stored; `error_code` says how."""
+
+    error_code = "CONFLICT"
+
+
+class ListNameTaken(Conflict):
+    """The user already has a list of this name (compared without regard to case)."""
+
+
+class ListNotEmpty(Conflict):
+    """A list still holding todos was asked to be deleted without saying what becomes of
+    them."""
+
+    error_code = "LIST_NOT_EMPTY"
 
 
 class InvalidInput(Exception):

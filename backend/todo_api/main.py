@@ -14,7 +14,9 @@ from todo_api import __version__
 from todo_api.api import health, v1
 from todo_api.api.docs import install_docs
 from todo_api.api.errors import EXCEPTION_HANDLERS
+from todo_api.api.jwt_auth import JwtAuthMiddleware, jwt_verifier
 from todo_api.api.limits import MAX_BODY_BYTES
+from todo_api.api.metrics import metrics_router
 from todo_api.api.middleware import PathAndBodyChecksMiddleware, ResponseHeadersAndLogMiddleware
 from todo_api.api.openapi_extras import install_openapi_extras
 from todo_api.api.routing import register_routes
@@ -23,6 +25,7 @@ from todo_api.db.database import create_database
 from todo_api.db.migrate import head_revision
 from todo_api.db.url import parse_database_url
 from todo_api.garbage_collection import tune_for_serving
+from todo_api.metrics import Metrics
 from todo_api.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -37,11 +40,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. The database pool opens with the app's lifespan and closes with it,
     so the app can be built without a database (to export the OpenAPI document)."""
     settings = settings or get_settings()
+    metrics = Metrics() if settings.metrics_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         target = parse_database_url(settings.required_database_url())
-        database = create_database(target, settings)
+        database = create_database(target, settings, metrics)
         app.state.database = database
         app.state.head_revision = head_revision()
         await database.open()
@@ -50,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await database.close()
+            if metrics is not None:
+                metrics.forget_this_process()
 
     app = FastAPI(
         title="Todo API",
@@ -63,14 +69,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,  # a trailing slash is a JSON 404, not a bodyless 307
     )
     register_routes(app, (*v1.routers, health.router))
+    app.state.metrics = metrics
+    if metrics is not None:
+        register_routes(app, (metrics_router(metrics, settings.metrics_token),))
     install_docs(app)
-    install_openapi_extras(app, api_key_required=settings.api_key is not None)
+    install_openapi_extras(
+        app, api_key_required=settings.api_key is not None, jwt_auth=settings.jwt_auth_enabled
+    )
     # Middleware runs outermost first, the reverse of the order added here: the outermost
     # layer sees every response (CORS preflights and 401s included), and the API key is checked
     # before the path and body checks look at the request.
     app.add_middleware(PathAndBodyChecksMiddleware, max_body_size=MAX_BODY_BYTES)
-    if settings.api_key is not None:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    if settings.jwt_auth_enabled:  # a JWT of the path's user, or the key in X-API-Key
+        app.add_middleware(JwtAuthMiddleware, verifier=jwt_verifier(settings), api_key=api_key)
+    elif api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -79,5 +93,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "X-Request-ID", "Authorization", "X-API-Key"],
             expose_headers=["Location", "X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(ResponseHeadersAndLogMiddleware)
+    app.add_middleware(ResponseHeadersAndLogMiddleware, metrics=metrics)
     return app

@@ -29,6 +29,25 @@ function M.pairs(path)
    return pairs_
 end
 
+-- "user_id list_id todo_id ..." lines (a list and its todos), as bench/seed.py writes them.
+function M.lists(path)
+   local lists = {}
+   for _, line in ipairs(M.lines(path)) do
+      local list = { todos = {} }
+      for field in line:gmatch("%S+") do
+         if not list.user then
+            list.user = field
+         elseif not list.id then
+            list.id = field
+         else
+            list.todos[#list.todos + 1] = field
+         end
+      end
+      if list.id then lists[#lists + 1] = list end
+   end
+   return lists
+end
+
 function M.todo_path(pair)
    return M.base .. pair[1] .. "/todos/" .. pair[2]
 end

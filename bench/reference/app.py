@@ -3,10 +3,11 @@
 Run by the bench as `uvicorn bench.reference.app:app`; the database comes from
 BENCH_REFERENCE_DSN and the pool size from BENCH_REFERENCE_POOL (the API's default, 10).
 Its validation is the minimum that keeps bad input out of the database. It serves what
-the bench asks of it: GET one, create, bulk create, the stats without filters, and the
-first page of a listing in any sort, filtered by priority and tags (no cursor, no other
-filters). Its bodies are byte for byte the API's, `next_cursor` included (the bench checks
-that at start-up, `bench.sanity.check_bodies`).
+the bench asks of it: GET one, create, bulk create, the stats without filters, the first
+page of a listing in any sort, filtered by priority, tags and list (no cursor, no other
+filters), and a move to a list given in the body (the API's transaction, statement for
+statement). Its bodies are byte for byte the API's, `next_cursor` included (the bench
+checks that at start-up, `bench.sanity.check_bodies`).
 """
 
 import base64
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
@@ -31,13 +32,26 @@ from bench.reference.sql import (
     BULK_INSERT,
     FIELDS,
     INSERT,
+    LIST_SORT,
+    MOVE_LOCK,
+    MOVE_LOCK_TODO,
+    OWNED_LISTS,
+    POSITION_GAP,
     PRIORITIES,
     SELECT_ONE,
     SORTS,
     STATS,
-    ListPage,
+    ListFilter,
+    Statement,
     list_page,
+    list_variants,
+    move_neighbours,
+    move_place,
+    move_respace,
 )
+
+if TYPE_CHECKING:  # not subscriptable at run time
+    from asyncpg.pool import PoolConnectionProxy
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NOT_FOUND = b'{"detail":"Todo not found.","error_code":"NOT_FOUND"}'
@@ -53,17 +67,41 @@ _LIMIT_MAX = 1000
 _CURSOR = struct.Struct(">BBBqq16s8s")
 _CURSOR_VERSION = 2
 _NO_KEY, _INSTANT, _NUMBER = 0, 1, 2
-# Every statement variant of the listing, by (sort, filtered by priority, by tags).
-_LISTS: dict[tuple[str, bool, bool], ListPage] = {
-    (sort, priorities, tags): list_page(sort, priorities=priorities, tags=tags)
-    for sort in SORTS
-    for priorities in (False, True)
-    for tags in (False, True)
+# Every statement variant of the listing, by (sort, filtered by priority, by tags, by list).
+_LISTS: dict[tuple[str, bool, bool, ListFilter | None], Statement] = {
+    (sort, priorities, tags, in_list): list_page(
+        sort, priorities=priorities, tags=tags, in_list=in_list
+    )
+    for sort, priorities, tags, in_list in list_variants()
 }
+# A move's statements, by whether its target is a list (and for the last, whether it goes
+# to the end of it).
+_NEIGHBOURS = {listed: move_neighbours(listed) for listed in (True, False)}
+_RESPACE = {listed: move_respace(listed) for listed in (True, False)}
+_PLACE = {
+    (listed, end): move_place(listed, at_the_end=end)
+    for listed in (True, False)
+    for end in (True, False)
+}
+# As the API does, a move that deadlocks with another write (only possible while one of
+# them respaces) is made again.
+_MOVE_ATTEMPTS = 3
 
 
 class Invalid(ValueError):
     """A request the reference refuses with a 422."""
+
+
+class _NoRoom(Exception):
+    """A move's gap has no integer left in it: the list is respaced first."""
+
+
+class _Refused(Exception):
+    """A move refused inside its transaction, which rolls back: the answer to send."""
+
+    def __init__(self, body: bytes, status: int) -> None:
+        super().__init__(status)
+        self.body, self.status = body, status
 
 
 def _json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:  # noqa: ANN401
@@ -85,6 +123,8 @@ def _todo(row: asyncpg.Record) -> dict[str, Any]:
     is sent as text, as the API's serializer does."""
     todo = {name: row[name] for name in FIELDS}
     todo["id"] = str(todo["id"])
+    if todo["list_id"] is not None:
+        todo["list_id"] = str(todo["list_id"])
     return todo
 
 
@@ -92,11 +132,18 @@ def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _binding(user_id: str, sort: str, priorities: list[str], tags: list[str]) -> bytes:
+def _binding(
+    user_id: str,
+    sort: str,
+    priorities: list[str],
+    tags: list[str],
+    list_id: uuid.UUID | str | None,
+) -> bytes:
     """The API's digest of the listing a cursor belongs to (services/todo_filters.py's
-    fingerprint of the filters, for the two filters the reference serves)."""
-    wanted = sorted(set(priorities)), sorted({tag.casefold() for tag in tags})
-    canonical = repr((None, None, *wanted, None, None, None))
+    fingerprint of the filters, for the filters the reference serves; `list_id` is a
+    list's id, "none" or None)."""
+    wanted = sorted(set(priorities)), sorted({tag.lower() for tag in tags})
+    canonical = repr((None, None, *wanted, None, None, None, str(list_id)))
     fingerprint = hashlib.blake2b(canonical.encode(), digest_size=8).digest()
     identity = b"\0".join((user_id.encode(), sort.encode(), fingerprint))
     return hashlib.blake2b(identity, digest_size=8).digest()
@@ -107,6 +154,8 @@ def _cursor(sort: str, row: asyncpg.Record, binding: bytes) -> str:
     key = sort.removeprefix("-")
     if key == "priority":
         kind, value = _NUMBER, PRIORITIES.index(row["priority"])
+    elif key == LIST_SORT:  # a position, not shown: as the statement selected it
+        kind, value = _NUMBER, row["sort_key"]
     elif row[key] is None:  # a todo without due_at
         kind, value = _NO_KEY, 0
     else:
@@ -145,20 +194,36 @@ async def list_todos(request: Request) -> Response:
         sort = params.get("sort", "-created_at")
         priorities = params.getlist("priority")
         tags = [_tag(tag) for tag in params.getlist("tag")]
+        given_list = params.get("list_id")
+        list_id = None if given_list in (None, "none") else uuid.UUID(given_list)
         if not 1 <= limit <= _LIMIT_MAX or sort not in SORTS or len(tags) > _TAGS_MAX:
             raise Invalid(limit)
+        if sort == LIST_SORT and given_list is None:  # the order of one list
+            raise Invalid(sort)
         ranks = sorted({PRIORITIES.index(priority) for priority in priorities})
-    except ValueError:  # Invalid, int() and PRIORITIES.index alike
+    except ValueError:  # Invalid, int(), uuid.UUID and PRIORITIES.index alike
         return _error(_INVALID, 422)
     user_id = request.path_params["user_id"]
-    query = _LISTS[sort, bool(ranks), bool(tags)]
-    values = {"user_id": user_id, "priorities": ranks, "tags": tags, "limit": limit + 1}
+    in_list: ListFilter | None = None
+    if given_list is not None:
+        in_list = "no_list" if list_id is None else "list_id"
+    query = _LISTS[sort, bool(ranks), bool(tags), in_list]
+    values = {
+        "user_id": user_id,
+        "priorities": ranks,
+        "tags": tags,
+        "list_id": list_id,
+        "limit": limit + 1,
+    }
     rows = await _pool(request).fetch(query.sql, *(values[name] for name in query.parameters))
     found = [row for row in rows if row["id"] is not None]  # no match: one row, the count
     next_cursor = None
     if len(found) > limit:
         found = found[:limit]
-        next_cursor = _cursor(sort, found[-1], _binding(user_id, sort, priorities, tags))
+        binding = _binding(
+            user_id, sort, priorities, tags, list_id if list_id is not None else given_list
+        )
+        next_cursor = _cursor(sort, found[-1], binding)
     items = [_todo(row) for row in found]
     return _json({"items": items, "count": rows[0]["total"], "next_cursor": next_cursor})
 
@@ -173,6 +238,7 @@ def _fields(data: Any) -> tuple[Any, ...]:  # noqa: ANN401
     priority = data.get("priority", "none")
     due_at = data.get("due_at")
     tags = data.get("tags", [])
+    list_id = _uuid_or_none(data.get("list_id"))
     if not isinstance(title, str) or not 0 < len(title := title.strip()) <= _TITLE_MAX:
         raise Invalid(title)
     if description is not None and (
@@ -192,7 +258,15 @@ def _fields(data: Any) -> tuple[Any, ...]:  # noqa: ANN401
     unique: dict[str, str] = {}
     for tag in map(_tag, tags):
         unique.setdefault(tag.casefold(), tag)
-    return title, description, completed, priority, due_at, list(unique.values())
+    return title, description, completed, priority, due_at, list(unique.values()), list_id
+
+
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(value)
+    return uuid.UUID(value)  # ValueError: a 422 too
 
 
 async def _body(request: Request) -> Any:  # noqa: ANN401
@@ -208,7 +282,10 @@ async def create_todo(request: Request) -> Response:
     except ValueError:
         return _error(_INVALID, 422)
     user_id = request.path_params["user_id"]
-    row = await _pool(request).fetchrow(INSERT, *fields, user_id)
+    try:
+        row = await _pool(request).fetchrow(INSERT, *fields, user_id)
+    except asyncpg.ForeignKeyViolationError:  # not one of the user's lists
+        return _error(_INVALID, 422)
     if row is None:  # INSERT ... RETURNING always returns the row
         raise RuntimeError("INSERT returned no row")
     todo = _todo(row)
@@ -224,7 +301,7 @@ async def create_todos(request: Request) -> Response:
             raise Invalid(todos)
         rows = []
         for ordinal, todo in enumerate(todos):
-            title, description, completed, priority, due_at, tags = _fields(todo)
+            title, description, completed, priority, due_at, tags, list_id = _fields(todo)
             rows.append(
                 {
                     "ordinal": ordinal,
@@ -234,12 +311,16 @@ async def create_todos(request: Request) -> Response:
                     "priority": priority,
                     "due_at": due_at.astimezone(UTC) if due_at is not None else None,
                     "tags": tags,
+                    "list_id": str(list_id) if list_id is not None else None,
                 }
             )
     except ValueError:
         return _error(_INVALID, 422)
     payload = orjson.dumps(rows, option=orjson.OPT_UTC_Z).decode()
-    created = await _pool(request).fetch(BULK_INSERT, request.path_params["user_id"], payload)
+    try:
+        created = await _pool(request).fetch(BULK_INSERT, request.path_params["user_id"], payload)
+    except asyncpg.ForeignKeyViolationError:  # not one of the user's lists
+        return _error(_INVALID, 422)
     return _json({"items": [_todo(row) for row in created]}, 201)
 
 
@@ -269,8 +350,112 @@ async def todo_stats(request: Request) -> Response:
             "due_today": row["due_today"],
             "by_priority": {name: row[name] for name in PRIORITIES},
             "by_tag": orjson.loads(row["by_tag"]),
+            "by_list": orjson.loads(row["by_list"]),
         }
     )
+
+
+def _between(low: int | None, high: int | None) -> int | None:
+    """A position strictly between two (None: no bound on that side); None for the end."""
+    if high is None:
+        return None
+    if low is None:
+        return high - POSITION_GAP
+    if high - low < 2:
+        raise _NoRoom
+    return low + (high - low) // 2
+
+
+def _target(
+    row: asyncpg.Record | None, before: uuid.UUID | None, after: uuid.UUID | None
+) -> int | None:
+    """The new position from the neighbours' (None: the end), or _Refused."""
+    if row is None:  # a SELECT of scalar subqueries always returns its row
+        raise RuntimeError("the neighbours' statement returned no row")
+    if (after is not None and row["after"] is None) or (
+        before is not None and row["before"] is None
+    ):
+        raise _Refused(_INVALID, 422)  # not a todo of the user's in the target list
+    if after is not None and before is not None:
+        if row["following"] != row["before"]:
+            raise _Refused(_INVALID, 422)  # not neighbours
+        return _between(row["after"], row["before"])
+    if after is not None:
+        return _between(row["after"], row["following"])
+    return _between(row["preceding"], row["before"])
+
+
+async def _move_once(
+    connection: "PoolConnectionProxy[asyncpg.Record]",
+    values: dict[str, Any],
+    listed: bool,
+) -> asyncpg.Record:
+    """The API's transaction (services/todo_moves.py), statement by statement."""
+    await connection.fetchrow(MOVE_LOCK, values["user_id"], values["list_key"])
+    if await connection.fetchrow(MOVE_LOCK_TODO, values["user_id"], values["todo_id"]) is None:
+        raise _Refused(_NOT_FOUND, 404)
+    position = None
+    if values["before"] is not None or values["after"] is not None:
+        for respaced in (False, True):
+            neighbours = _NEIGHBOURS[listed]
+            row = await connection.fetchrow(
+                neighbours.sql, *(values[name] for name in neighbours.parameters)
+            )
+            try:
+                position = _target(row, values["before"], values["after"])
+                break
+            except _NoRoom:
+                if respaced:
+                    raise
+                respace = _RESPACE[listed]
+                await connection.fetch(respace.sql, *(values[name] for name in respace.parameters))
+    place = _PLACE[listed, position is None]
+    values["position"] = position
+    moved = await connection.fetchrow(place.sql, *(values[name] for name in place.parameters))
+    if moved is None:  # the todo is locked: it is still there
+        raise RuntimeError("the moved todo is gone")
+    return moved
+
+
+async def move_todo(request: Request) -> Response:
+    """A move to the list named in the body (the reference needs it), after and/or before
+    a neighbour: the list's ownership, then one transaction, as the API sends them."""
+    try:
+        todo_id = uuid.UUID(request.path_params["todo_id"])
+        data = await _body(request)
+        if not isinstance(data, dict) or "list_id" not in data:
+            raise Invalid(data)
+        list_id = _uuid_or_none(data["list_id"])
+        before, after = _uuid_or_none(data.get("before")), _uuid_or_none(data.get("after"))
+        if todo_id in (before, after):
+            raise Invalid(todo_id)
+    except ValueError:
+        return _error(_INVALID, 422)
+    user_id = request.path_params["user_id"]
+    pool = _pool(request)
+    if list_id is not None and not await pool.fetch(OWNED_LISTS, user_id, [list_id]):
+        return _error(_INVALID, 422)
+    values = {
+        "user_id": user_id,
+        "todo_id": todo_id,
+        "list_id": list_id,
+        "list_key": "" if list_id is None else str(list_id),
+        "before": before,
+        "after": after,
+    }
+    for attempt in range(1, _MOVE_ATTEMPTS + 1):
+        try:
+            async with pool.acquire() as connection, connection.transaction():
+                moved = await _move_once(connection, values, list_id is not None)
+            return _json(_todo(moved))
+        except _Refused as refused:
+            return _error(refused.body, refused.status)
+        except asyncpg.DeadlockDetectedError:
+            if attempt == _MOVE_ATTEMPTS:
+                raise
+        except asyncpg.ForeignKeyViolationError:  # the list was deleted meanwhile
+            return _error(_INVALID, 422)
+    raise RuntimeError("unreachable")
 
 
 async def health(_request: Request) -> Response:
@@ -300,6 +485,7 @@ app = Starlette(
         Route(f"{_TODOS}/bulk", create_todos, methods=["POST"]),
         Route(f"{_TODOS}/stats", todo_stats, methods=["GET"]),
         Route(f"{_TODOS}/{{todo_id}}", get_todo, methods=["GET"]),
+        Route(f"{_TODOS}/{{todo_id}}/move", move_todo, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
     ],
     lifespan=lifespan,

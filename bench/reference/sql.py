@@ -1,15 +1,18 @@
 """The reference's SQL, written by hand to be the statements the API sends.
 
 The API's statements come from SQLAlchemy Core (`todo_api.services.todos`, `todo_listing`,
-`todo_stats`), compiled once. These are the same statements spelled out, so the reference
-does not depend on the package: the same columns (a priority read as its name and
-written as its place, in the statement itself), the same filters, the same index order,
-the same single round trip. They are the API's text up to whitespace, and the bench
-checks that at start-up (`bench.sanity.check_sql`), so a change to the API's SQL stops
-the bench until this file follows it.
+`todo_stats`, `todo_moves`, `lists`), compiled once. These are the same statements spelled
+out, so the reference does not depend on the package: the same columns (a priority read as
+its name and written as its place, in the statement itself), the same filters, the same
+index order, the same round trips (a move's transaction sends the same statements in the
+same order). They are the API's text up to whitespace, and the bench checks that at
+start-up (`bench.sanity.check_sql`), so a change to the API's SQL stops the bench until
+this file follows it.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 # A priority is stored as its place in this array (0 none ... 3 high); PostgreSQL arrays
 # count from 1.
@@ -25,6 +28,7 @@ FIELDS = (
     "priority",
     "due_at",
     "tags",
+    "list_id",
     "id",
     "user_id",
     "created_at",
@@ -43,14 +47,16 @@ FROM todos
 WHERE todos.user_id = $1::VARCHAR AND todos.id = $2::UUID
 """  # noqa: S608
 
-# Create: the database assigns id and timestamps; completed_at follows is_completed; every
-# column comes back. Parameters: title, description, is_completed, priority (its name),
-# due_at, tags, user_id.
+# Create: the database assigns id, timestamps and position (the end of the list, the
+# column's default); completed_at follows is_completed; every column comes back; the
+# composite foreign key refuses a list that is not the user's. Parameters: title,
+# description, is_completed, priority (its name), due_at, tags, list_id, user_id.
 INSERT = f"""
-INSERT INTO todos (title, description, is_completed, priority, due_at, tags, user_id, completed_at)
+INSERT INTO todos (title, description, is_completed, priority, due_at, tags, list_id, user_id,
+    completed_at)
 VALUES ($1::VARCHAR, $2::VARCHAR, $3::BOOLEAN,
     CAST(array_position({_NAMES}, CAST($4 AS VARCHAR)) - 1 AS SMALLINT),
-    $5::TIMESTAMP WITH TIME ZONE, CAST($6 AS TEXT[]), $7::VARCHAR,
+    $5::TIMESTAMP WITH TIME ZONE, CAST($6 AS TEXT[]), $7::UUID, $8::VARCHAR,
     CASE WHEN $3 THEN now() ELSE NULL END)
 RETURNING {_PUBLIC}
 """  # noqa: S608
@@ -63,25 +69,27 @@ BULK_INSERT = f"""
 WITH given AS
 (SELECT gen_random_uuid() AS id, rows.ordinal AS ordinal, rows.title AS title,
     rows.description AS description, rows.is_completed AS is_completed,
-    rows.priority AS priority, rows.due_at AS due_at, rows.tags AS tags
+    rows.priority AS priority, rows.due_at AS due_at, rows.tags AS tags,
+    rows.list_id AS list_id
 FROM jsonb_to_recordset($2::JSONB) AS rows(ordinal INTEGER, title VARCHAR(255),
     description VARCHAR(2000), is_completed BOOLEAN, priority VARCHAR,
-    due_at TIMESTAMP WITH TIME ZONE, tags VARCHAR(40)[])),
+    due_at TIMESTAMP WITH TIME ZONE, tags VARCHAR(40)[], list_id UUID)),
 inserted AS
 (INSERT INTO todos (user_id, id, title, description, is_completed, priority, due_at, tags,
-    completed_at)
+    list_id, completed_at)
 SELECT $1 AS anon_1, given.id AS id, given.title AS title, given.description AS description,
     given.is_completed AS is_completed,
     CAST(array_position({_NAMES}, CAST(given.priority AS VARCHAR)) - 1 AS SMALLINT) AS anon_2,
-    given.due_at AS due_at, CAST(given.tags AS TEXT[]) AS tags,
+    given.due_at AS due_at, CAST(given.tags AS TEXT[]) AS tags, given.list_id AS list_id,
     CASE WHEN given.is_completed THEN now() ELSE NULL END AS anon_3
 FROM given RETURNING {_PUBLIC})
 SELECT {", ".join(f"inserted.{name}" for name in FIELDS)}
 FROM inserted JOIN given ON inserted.id = given.id ORDER BY given.ordinal
 """  # noqa: S608
 
-# Stats without filters: two passes over the user's rows, one counting with FILTER
-# clauses, one grouping the tags case-insensitively, the 50 most used.
+# Stats without filters: three passes over the user's rows, one counting with FILTER
+# clauses, one grouping the tags case-insensitively (the 50 most used), one grouping by
+# list (the 100 fullest, NULL for the todos in no list).
 # Parameters: the start of today and of tomorrow (UTC instants), user_id.
 STATS = f"""
 SELECT count(*) AS total,
@@ -104,7 +112,16 @@ SELECT count(*) AS total,
         FROM todos JOIN unnest(todos.tags) AS t(tag) ON true
         WHERE todos.user_id = $3::VARCHAR GROUP BY lower(t.tag)
         ORDER BY total DESC, lower(t.tag)
-        LIMIT 50) AS per_tag) AS by_tag
+        LIMIT 50) AS per_tag) AS by_tag,
+    (SELECT coalesce(json_agg(json_build_object('list_id', per_list.list_id,
+        'open', per_list.open, 'total', per_list.total)
+        ORDER BY per_list.total DESC, per_list.list_id), '[]'::json) AS coalesce_2
+    FROM (SELECT todos.list_id AS list_id,
+        count(*) FILTER (WHERE NOT todos.is_completed) AS open, count(*) AS total
+        FROM todos
+        WHERE todos.user_id = $3::VARCHAR GROUP BY todos.list_id
+        ORDER BY total DESC, todos.list_id
+        LIMIT 100) AS per_list) AS by_list
 FROM todos
 WHERE todos.user_id = $3::VARCHAR
 """  # noqa: S608
@@ -119,7 +136,12 @@ SORTS = (
     "due_at",
     "-priority",
     "priority",
+    "position",
 )
+# `position` is the manual order of one list (or of the todos in no list): only with a
+# list filter. The others order all of a user's todos too.
+LIST_SORT = "position"
+USER_SORTS = tuple(sort for sort in SORTS if sort != LIST_SORT)
 
 
 def _sort_key(sort: str) -> str:
@@ -134,25 +156,38 @@ def _sort_key(sort: str) -> str:
 def _order(sort: str, source: str) -> str:
     """ORDER BY over the table (`todos`, by the key's expression) or over the page."""
     direction = "DESC" if sort.startswith("-") else "ASC"
+    if sort == LIST_SORT:  # positions are unique within a list: no ties to break
+        # The list first, though it is one: the index's bound, then its order.
+        if source == "todos":
+            return "todos.list_id ASC, todos.position ASC"
+        return f"{source}.sort_key ASC"
     if sort.removeprefix("-") == "created_at":
         return f"{source}.created_at {direction}, {source}.id {direction}"
     key = _sort_key(sort) if source == "todos" else f"{source}.sort_key"
     return f"{key} {direction}, {source}.created_at DESC, {source}.id DESC"
 
 
+# A listing's list filter: one list (`list_id=<uuid>`) or the todos in no list (`none`).
+ListFilter = Literal["list_id", "no_list"]
+
+
 @dataclass(frozen=True, slots=True)
-class ListPage:
-    """A first page: its statement, and the parameter behind each number."""
+class Statement:
+    """A statement whose placeholders depend on its variant, and the parameter behind
+    each number."""
 
     sql: str
     parameters: tuple[str, ...]
 
 
-def list_page(sort: str, *, priorities: bool, tags: bool) -> ListPage:
-    """The first page of a listing in `sort`, filtered by priority and/or tags: one row
-    more than the page (to know whether a next page exists), left-joined to the count of
-    every match so an empty page still carries it. The tag filter compares lower-cased
-    arrays; every condition appears in the count and in the page alike."""
+def list_page(
+    sort: str, *, priorities: bool, tags: bool, in_list: ListFilter | None = None
+) -> Statement:
+    """The first page of a listing in `sort`, filtered by priority and/or tags and/or one
+    list (`list_id`) or no list (`no_list`): one row more than the page (to know whether a
+    next page exists), left-joined to the count of every match so an empty page still
+    carries it. The tag filter compares lower-cased arrays; every condition appears in the
+    count and in the page alike."""
     parameters = ["user_id"]
     where = ["todos.user_id = $1::VARCHAR"]
     if priorities:
@@ -165,6 +200,11 @@ def list_page(sort: str, *, priorities: bool, tags: bool) -> ListPage:
             " @> (SELECT array_agg(lower(t.tag)) AS array_agg_2"
             f" FROM unnest(${len(parameters)}::TEXT[]) AS t(tag))"
         )
+    if in_list == "list_id":
+        parameters.append("list_id")
+        where.append(f"todos.list_id = ${len(parameters)}::UUID")
+    elif in_list == "no_list":
+        where.append("todos.list_id IS NULL")
     parameters.append("limit")
     condition = " AND ".join(where)
     selected = ", ".join(_READ.get(name, f"todos.{name} AS {name}") for name in FIELDS)
@@ -178,4 +218,121 @@ FROM todos
 WHERE {condition} ORDER BY {_order(sort, "todos")}
  LIMIT ${len(parameters)}) AS page ON true ORDER BY {_order(sort, "page")}
 """  # noqa: S608
-    return ListPage(sql=sql, parameters=tuple(parameters))
+    return Statement(sql=sql, parameters=tuple(parameters))
+
+
+def list_variants() -> Iterator[tuple[str, bool, bool, ListFilter | None]]:
+    """Every first page the reference serves, as (sort, priorities, tags, in_list): each
+    sort, by priority or not, by tags or not, in one list, in no list or any list (except
+    `position`, the order of one list)."""
+    for sort in SORTS:
+        for in_list in (None, "list_id", "no_list"):
+            if in_list is None and sort == LIST_SORT:
+                continue
+            for priorities in (False, True):
+                for tags in (False, True):
+                    yield sort, priorities, tags, in_list
+
+
+# Which of the given lists are the user's: a move's check of its target list, before the
+# transaction. Parameters: user_id, the list ids (uuid[]).
+OWNED_LISTS = """
+SELECT lists.id
+FROM lists
+WHERE lists.user_id = $1::VARCHAR AND lists.id = any($2)
+"""
+
+# A move (todo_api.services.todo_moves) is one transaction of these, in this order:
+# MOVE_LOCK, MOVE_LOCK_TODO, move_neighbours (when a neighbour is named; after a respace
+# once more), move_respace (only when the gap has no integer left), move_place.
+# The target list's advisory lock, taken first (a statement's snapshot predates any lock
+# it waits for). Parameters: user_id, the list's id as text ('' for no list).
+MOVE_LOCK = """
+SELECT pg_advisory_xact_lock(hashtextextended(concat_ws('/', $1::VARCHAR, $2::VARCHAR), 0))
+    AS pg_advisory_xact_lock_1
+"""
+
+# The moved todo, locked. Parameters: user_id, todo_id.
+MOVE_LOCK_TODO = """
+SELECT todos.list_id
+FROM todos
+WHERE todos.user_id = $1::VARCHAR AND todos.id = $2::UUID FOR UPDATE
+"""
+
+# A position is a bigint; the respaced list's todos are this far apart.
+POSITION_GAP = 2**24
+
+
+def _in_list(listed: bool, parameters: list[str]) -> str:
+    """The target list's todos (the moved one's parameters come first), moved one aside."""
+    if listed:
+        return (
+            "todos.user_id = $1::VARCHAR AND todos.list_id = $2::UUID"
+            f" AND todos.id != ${parameters.index('todo_id') + 1}::UUID"
+        )
+    return (
+        "todos.user_id = $1::VARCHAR AND todos.list_id IS NULL"
+        f" AND todos.id != ${parameters.index('todo_id') + 1}::UUID"
+    )
+
+
+def move_neighbours(listed: bool) -> Statement:
+    """The positions around the place asked for: the `after` todo's and the next one's,
+    the `before` todo's and the previous one's (NULL where there is none), the moved todo
+    never counted."""
+    parameters = ["user_id", *(["list_id"] if listed else []), "todo_id", "after", "before"]
+    where = _in_list(listed, parameters)
+
+    def position_of(name: str) -> str:
+        return (
+            f"(SELECT todos.position FROM todos WHERE {where}"  # noqa: S608
+            f" AND todos.id = ${parameters.index(name) + 1}::UUID)"
+        )
+
+    after, before = position_of("after"), position_of("before")
+    sql = f"""
+SELECT {after} AS after,
+    (SELECT min(todos.position) AS min_1 FROM todos
+    WHERE {where} AND todos.position > {after}) AS following,
+    {before} AS before,
+    (SELECT max(todos.position) AS max_1 FROM todos
+    WHERE {where} AND todos.position < {before}) AS preceding
+"""  # noqa: S608
+    return Statement(sql=sql, parameters=tuple(parameters))
+
+
+def move_respace(listed: bool) -> Statement:
+    """The list's todos, in order, POSITION_GAP apart, ending where the list ends now."""
+    in_list = "todos.list_id = $2::UUID" if listed else "todos.list_id IS NULL"
+    sql = f"""
+UPDATE todos SET position=members.respaced
+FROM (SELECT todos.id AS id, max(todos.position) OVER ()
+    - (count(*) OVER () - row_number() OVER (ORDER BY todos.position)) * {POSITION_GAP}
+    AS respaced
+    FROM todos
+    WHERE todos.user_id = $1::VARCHAR AND {in_list}) AS members
+WHERE todos.user_id = $1::VARCHAR AND todos.id = members.id
+    AND todos.position != members.respaced
+RETURNING todos.id
+"""  # noqa: S608
+    return Statement(sql=sql, parameters=("user_id", *(["list_id"] if listed else [])))
+
+
+def move_place(listed: bool, *, at_the_end: bool) -> Statement:
+    """The todo in its list at its new position (at the end: the next of the sequence),
+    `updated_at` only ever moving forwards; every column comes back."""
+    parameters = [*(["list_id"] if listed else []), *([] if at_the_end else ["position"])]
+    list_id = "$1::UUID" if listed else "NULL"
+    if at_the_end:
+        position = f"nextval('todos_position_seq') * {POSITION_GAP}"
+    else:
+        position = f"${len(parameters)}::BIGINT"
+    parameters += ["user_id", "todo_id"]
+    sql = f"""
+UPDATE todos SET list_id={list_id},
+    updated_at=greatest(statement_timestamp(), todos.updated_at + interval '1 microsecond'),
+    position={position}
+WHERE todos.user_id = ${len(parameters) - 1}::VARCHAR AND todos.id = ${len(parameters)}::UUID
+RETURNING {_PUBLIC}
+"""  # noqa: S608
+    return Statement(sql=sql, parameters=tuple(parameters))

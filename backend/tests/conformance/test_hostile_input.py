@@ -7,6 +7,11 @@ victim, whose todo holds a secret, and the attacker, who sends every request. Fo
 row: no 500; the documented status, and for an error the JSON error body with its
 `error_code` (and the offending field for a 422); nothing in the answer belongs to the
 victim; and the victim's todo and list are exactly as before.
+
+The victim also has lists (one named with the secret, holding two todos), and the
+attacker one of their own: the rows on lists, on `list_id` and on moves aim at them, and
+the victim's lists, their counts and each one's manual order must be as before too; a
+refused row leaves the attacker's lists and orders as they were.
 """
 
 import uuid
@@ -937,6 +942,457 @@ CASES = [
     ),
 ]
 
+# --- lists, todos in lists, and moves -----------------------------------------------------
+LISTS = "/api/v1/users/<attacker>/lists"
+OWN_LIST = LISTS + "/<attacker_list>"
+VICTIM_LIST_AS_ATTACKER = LISTS + "/<victim_list>"
+MOVE = ITEM + "/move"
+VICTIM_MOVE_AS_ATTACKER = VICTIM_ITEM_AS_ATTACKER + "/move"
+NOT_YOUR_LIST = "must be the id of one of your lists"
+NOT_YOUR_NEIGHBOUR = "must be the id of one of your todos in the list"
+NOT_A_UUID = "must be a UUID"
+NOT_A_LIST_FILTER = "list_id must be a list's id"
+
+
+def list_path(name: str, list_id: str, status: int = 422, method: str = "GET") -> Hostile:
+    error = {422: "VALIDATION_ERROR", 404: "NOT_FOUND"}[status]
+    field = "path.list_id" if status == 422 else None
+    return Hostile(name, f"{LISTS}/{list_id}", status, error, field, method=method)
+
+
+def victim_list(name: str, method: str, query: str = "", body: Any = None) -> Hostile:
+    """The victim's list through the attacker's path: a 404, as for no list at all."""
+    headers = (JSON,) if body is not None else ()
+    raw = b"" if body is None else _body(body)
+    return Hostile(
+        name,
+        VICTIM_LIST_AS_ATTACKER,
+        404,
+        "NOT_FOUND",
+        method=method,
+        query=query,
+        headers=headers,
+        body=raw,
+    )
+
+
+def move(name: str, value: Any, field: str, message: str | None = None) -> Hostile:
+    """A move of the attacker's own todo that must be a 422 naming `field`."""
+    return invalid(name, value, field, message, path=MOVE)
+
+
+LISTS_AND_MOVES = [
+    # --- path: list_id -------------------------------------------------------------------
+    list_path("path list_id malformed", "not-a-uuid"),
+    list_path("path list_id with NUL", "%00"),
+    list_path("list_id of 1000 characters", "f" * 1000),
+    list_path("path list_id with SQL injection", "1%20OR%201%3D1"),
+    list_path("list_id a uuid with a trailing NUL", "<attacker_list>%00"),
+    list_path("list_id of the victim in upper case", "<victim_list_upper>", 404),
+    list_path("list_id nobody has", str(uuid.UUID(int=1)), 404),
+    victim_list("get the victim's list", "GET"),
+    victim_list("rename the victim's list", "PATCH", body={"name": "pwned"}),
+    victim_list(
+        "rename the victim's list to a name the attacker has", "PATCH", body={"name": "Work"}
+    ),
+    victim_list("delete the victim's list", "DELETE"),
+    victim_list("delete the victim's list and its todos", "DELETE", query="todos=delete"),
+    victim_list("delete the victim's list, unlisting its todos", "DELETE", query="todos=unlist"),
+    # --- query: lists --------------------------------------------------------------------
+    query("lists limit zero", "limit=0", field="query.limit", path=LISTS),
+    query("lists limit huge", "limit=" + "9" * 40, field="query.limit", path=LISTS),
+    query("lists cursor forged", "cursor=YXNjOjE6eno", field="query.cursor", path=LISTS),
+    query(
+        "lists cursor of another user",
+        "cursor=<victim_lists_cursor>",
+        field="query.cursor",
+        path=LISTS,
+    ),
+    query(
+        "a todos cursor on the lists", "cursor=<attacker_cursor>", field="query.cursor", path=LISTS
+    ),
+    query(
+        "lists with an unknown parameter names the lists' parameters",
+        "x=1",
+        field="query.x",
+        message="limit",
+        path=LISTS,
+    ),
+    query("lists with user_id in the query", "user_id=victim", field="query.user_id", path=LISTS),
+    Hostile(
+        "delete a list with ?todos=bogus",
+        OWN_LIST,
+        422,
+        "VALIDATION_ERROR",
+        "query.todos",
+        method="DELETE",
+        query="todos=bogus",
+        message="must be one of delete or unlist",
+    ),
+    Hostile(
+        "delete a list with ?todos= empty",
+        OWN_LIST,
+        422,
+        "VALIDATION_ERROR",
+        "query.todos",
+        method="DELETE",
+        query="todos=",
+    ),
+    Hostile(
+        "delete a list with ?todos=DELETE in upper case",
+        OWN_LIST,
+        422,
+        "VALIDATION_ERROR",
+        "query.todos",
+        method="DELETE",
+        query="todos=DELETE",
+    ),
+    Hostile(
+        "delete a list with ?todos= holding SQL injection",
+        OWN_LIST,
+        422,
+        "VALIDATION_ERROR",
+        "query.todos",
+        method="DELETE",
+        query="todos=delete%27%3B%20DROP%20TABLE%20lists",
+    ),
+    Hostile(
+        "delete a list with ?todo=delete (misspelt) suggests todos",
+        OWN_LIST,
+        422,
+        "VALIDATION_ERROR",
+        "query.todo",
+        method="DELETE",
+        query="todo=delete",
+        message="todos",
+    ),
+    # --- body: lists ---------------------------------------------------------------------
+    invalid(
+        "list name of 101 characters", {"name": "x" * 101}, "body.name", "at most 100", path=LISTS
+    ),
+    invalid("list name of 10,000 characters", {"name": "x" * 10_000}, "body.name", path=LISTS),
+    invalid("list name with NUL", {"name": "a\u0000b"}, "body.name", "NUL", path=LISTS),
+    invalid(
+        "list name of zero-width spaces only",
+        {"name": "\u200b\u200d\ufeff"},
+        "body.name",
+        "must not be blank",
+        path=LISTS,
+    ),
+    invalid("list name of spaces only", {"name": " \t\u3000 "}, "body.name", "blank", path=LISTS),
+    invalid("list name empty", {"name": ""}, "body.name", path=LISTS),
+    invalid("list name null", {"name": None}, "body.name", "null", path=LISTS),
+    invalid("list name a number", {"name": 5}, "body.name", "must be a string", path=LISTS),
+    invalid("list name a list", {"name": ["Work"]}, "body.name", "must be a string", path=LISTS),
+    invalid("list without a name", {}, "body.name", path=LISTS),
+    invalid(
+        "list with an extra field",
+        {"name": "n", "colour": "red"},
+        "body.colour",
+        "is not a field",
+        path=LISTS,
+    ),
+    invalid(
+        "list body an array shows a list's example", [{"name": "n"}], "body", '"name"', path=LISTS
+    ),
+    invalid("list without a body shows a list's example", None, "body", '"name"', path=LISTS),
+    post(
+        "list name with a lone surrogate escape",
+        b'{"name": "\\ud800"}',
+        422,
+        "VALIDATION_ERROR",
+        field="body",
+        path=LISTS,
+    ),
+    post(
+        "list name in invalid UTF-8",
+        b'{"name": "\xff\xfe"}',
+        422,
+        "VALIDATION_ERROR",
+        field="body",
+        path=LISTS,
+    ),
+    post(
+        "list name the attacker already has, in another case",
+        _body({"name": "WORK"}),
+        409,
+        "CONFLICT",
+        path=LISTS,
+    ),
+    post(
+        "list name the victim has is the attacker's own to take",
+        _body({"name": "Other"}),
+        201,
+        path=LISTS,
+    ),
+    post(
+        "list naming the victim and the victim's list in the body is the attacker's",
+        _body({"name": "n", "user_id": "<victim>", "id": "<victim_list>", "todo_count": 9}),
+        201,
+        path=LISTS,
+    ),
+    invalid(
+        "rename a list to 101 characters",
+        {"name": "x" * 101},
+        "body.name",
+        "at most 100",
+        path=OWN_LIST,
+        method="PATCH",
+    ),
+    invalid(
+        "rename a list to zero-width spaces",
+        {"name": "\u200b"},
+        "body.name",
+        "blank",
+        path=OWN_LIST,
+        method="PATCH",
+    ),
+    invalid(
+        "rename a list with a misspelt field",
+        {"nmae": "x"},
+        "body.nmae",
+        "did you mean name?",
+        path=OWN_LIST,
+        method="PATCH",
+    ),
+    # --- todos in lists ------------------------------------------------------------------
+    invalid(
+        "create a todo in the victim's list",
+        {"title": "x", "list_id": "<victim_list>"},
+        "body.list_id",
+        NOT_YOUR_LIST,
+    ),
+    invalid(
+        "create a todo in a list nobody has",
+        {"title": "x", "list_id": str(uuid.UUID(int=1))},
+        "body.list_id",
+        NOT_YOUR_LIST,
+    ),
+    invalid(
+        "create a todo with list_id 'none'",
+        {"title": "x", "list_id": "none"},
+        "body.list_id",
+        NOT_A_UUID,
+    ),
+    invalid("create a todo with list_id empty", {"title": "x", "list_id": ""}, "body.list_id"),
+    invalid("create a todo with list_id a number", {"title": "x", "list_id": 7}, "body.list_id"),
+    invalid(
+        "create a todo with list_id an object",
+        {"title": "x", "list_id": {"id": "<attacker_list>"}},
+        "body.list_id",
+    ),
+    invalid(
+        "patch a todo into the victim's list",
+        {"list_id": "<victim_list>"},
+        "body.list_id",
+        NOT_YOUR_LIST,
+        path=ITEM,
+        method="PATCH",
+    ),
+    invalid(
+        "replace a todo into the victim's list",
+        {"title": "x", "description": None, "is_completed": False, "list_id": "<victim_list>"},
+        "body.list_id",
+        NOT_YOUR_LIST,
+        path=ITEM,
+        method="PUT",
+    ),
+    invalid(
+        "bulk create with the victim's list in the second todo",
+        {
+            "todos": [
+                {"title": "a", "list_id": "<attacker_list>"},
+                {"title": "b", "list_id": "<victim_list>"},
+            ]
+        },
+        "body.todos.1.list_id",
+        NOT_YOUR_LIST,
+        path=BULK,
+    ),
+    Hostile(
+        "patch the victim's todo into the attacker's list",
+        VICTIM_ITEM_AS_ATTACKER,
+        404,
+        "NOT_FOUND",
+        method="PATCH",
+        headers=(JSON,),
+        body=_body({"list_id": "<attacker_list>"}),
+    ),
+    query(
+        "sort=position without list_id",
+        "sort=position",
+        field="query.sort",
+        message="list_id",
+    ),
+    query(
+        "list_id=NONE in upper case",
+        "list_id=NONE",
+        field="query.list_id",
+        message=NOT_A_LIST_FILTER,
+    ),
+    query("list_id empty", "list_id=", field="query.list_id", message=NOT_A_LIST_FILTER),
+    query("list_id with NUL", "list_id=none%00", field="query.list_id"),
+    query("list_id null", "list_id=null", field="query.list_id", message=NOT_A_LIST_FILTER),
+    query("list_id malformed", "list_id=not-a-uuid", field="query.list_id"),
+    query(
+        "list_id with SQL injection",
+        "list_id=none%27%20OR%20%271%27%3D%271",
+        field="query.list_id",
+    ),
+    query("list_id of the victim's list shows nothing", "list_id=<victim_list>", 200),
+    query(
+        "list_id of the victim's list in position order shows nothing",
+        "list_id=<victim_list>&sort=position",
+        200,
+    ),
+    query("sort=position with list_id=none", "list_id=none&sort=position", 200),
+    query(
+        "sort=position with order",
+        "list_id=none&sort=position&order=asc",
+        field="query.order",
+    ),
+    query(
+        "the victim's position cursor on the same list",
+        "list_id=<victim_list>&sort=position&cursor=<victim_position_cursor>",
+        field="query.cursor",
+        message=OTHER_LISTING,
+    ),
+    query(
+        "the victim's position cursor on the attacker's own list",
+        "list_id=<attacker_list>&sort=position&cursor=<victim_position_cursor>",
+        field="query.cursor",
+        message=OTHER_LISTING,
+    ),
+    stats("stats of the victim's list count nothing", "list_id=<victim_list>", 200),
+    stats("stats with list_id=NONE", "list_id=NONE", field="query.list_id"),
+    Hostile(
+        "bulk patch of the victim's list changes nothing",
+        LIST,
+        200,
+        method="PATCH",
+        query="list_id=<victim_list>",
+        headers=(JSON,),
+        body=_body({"is_completed": True}),
+    ),
+    Hostile(
+        "bulk delete of the victim's list deletes nothing",
+        LIST,
+        200,
+        method="DELETE",
+        query="list_id=<victim_list>",
+    ),
+    bulk_delete("bulk delete with list_id=NONE", "list_id=NONE", "query.list_id"),
+    # --- body: moves ---------------------------------------------------------------------
+    move(
+        "move into the victim's list", {"list_id": "<victim_list>"}, "body.list_id", NOT_YOUR_LIST
+    ),
+    move(
+        "move into the victim's list in upper case",
+        {"list_id": "<victim_list_upper>"},
+        "body.list_id",
+        NOT_YOUR_LIST,
+    ),
+    move(
+        "move into the victim's list next to the victim's todo",
+        {"list_id": "<victim_list>", "after": "<victim_listed_todo>"},
+        "body.list_id",
+        NOT_YOUR_LIST,
+    ),
+    move(
+        "move after the victim's todo", {"after": "<victim_todo>"}, "body.after", NOT_YOUR_NEIGHBOUR
+    ),
+    move(
+        "move before the victim's listed todo",
+        {"before": "<victim_listed_todo>"},
+        "body.before",
+        NOT_YOUR_NEIGHBOUR,
+    ),
+    move(
+        "move into the attacker's list after the victim's todo",
+        {"list_id": "<attacker_list>", "after": "<victim_listed_todo>"},
+        "body.after",
+        NOT_YOUR_NEIGHBOUR,
+    ),
+    move(
+        "move after a todo nobody has",
+        {"after": str(uuid.UUID(int=1))},
+        "body.after",
+        NOT_YOUR_NEIGHBOUR,
+    ),
+    move(
+        "move after an own todo of another list",
+        {"list_id": "<attacker_list>", "after": "<attacker_todo_in_no_list>"},
+        "body.after",
+        NOT_YOUR_NEIGHBOUR,
+    ),
+    move("move after itself", {"after": "<attacker_todo>"}, "body.after", "itself"),
+    move("move before itself", {"before": "<attacker_todo>"}, "body.before", "itself"),
+    move("move with after malformed", {"after": "not-a-uuid"}, "body.after", NOT_A_UUID),
+    move("move with before a number", {"before": 5}, "body.before", NOT_A_UUID),
+    move("move with after a list of ids", {"after": ["<attacker_todo>"]}, "body.after"),
+    move("move with after holding NUL", {"after": "\u0000"}, "body.after"),
+    move("move with list_id 'none'", {"list_id": "none"}, "body.list_id", NOT_A_UUID),
+    move("move with list_id empty", {"list_id": ""}, "body.list_id"),
+    move("move with list_id true", {"list_id": True}, "body.list_id"),
+    move(
+        "move with an extra field",
+        {"after": None, "position": 0},
+        "body.position",
+        "is not a field",
+    ),
+    move(
+        "move with the victim's user_id", {"user_id": "<victim>"}, "body.user_id", "is not a field"
+    ),
+    move("move body an array", [], "body"),
+    move("move body a string", "after", "body"),
+    move("move without a body shows a move's example", None, "body", "after"),
+    Hostile(
+        "move the victim's todo",
+        VICTIM_MOVE_AS_ATTACKER,
+        404,
+        "NOT_FOUND",
+        method="POST",
+        headers=(JSON,),
+        body=_body({}),
+    ),
+    Hostile(
+        "move the victim's todo into the attacker's list",
+        VICTIM_MOVE_AS_ATTACKER,
+        404,
+        "NOT_FOUND",
+        method="POST",
+        headers=(JSON,),
+        body=_body({"list_id": "<attacker_list>"}),
+    ),
+    Hostile(
+        "move the victim's todo next to the attacker's other todo",
+        VICTIM_MOVE_AS_ATTACKER,
+        404,
+        "NOT_FOUND",
+        method="POST",
+        headers=(JSON,),
+        body=_body({"list_id": None, "before": "<attacker_todo_in_no_list>"}),
+    ),
+    Hostile(
+        "move with a malformed todo_id",
+        LIST + "/not-a-uuid/move",
+        422,
+        "VALIDATION_ERROR",
+        "path.todo_id",
+        method="POST",
+        headers=(JSON,),
+        body=_body({}),
+    ),
+    post("move an own todo to the end of its list", _body({}), 200, path=MOVE),
+    post(
+        "move an own todo into an own list, ignoring nothing",
+        _body({"list_id": "<attacker_list>", "after": None, "before": None}),
+        200,
+        path=MOVE,
+    ),
+]
+CASES += LISTS_AND_MOVES
+
 
 @dataclass
 class RawResponse:
@@ -1018,10 +1474,33 @@ async def send_raw(app: FastAPI, case: Hostile, substitute: dict[str, str]) -> R
     return response
 
 
+def lists_url(user_id: str) -> str:
+    return f"/api/v1/users/{user_id}/lists"
+
+
+async def create_list(client: httpx.AsyncClient, user_id: str, name: str) -> dict[str, Any]:
+    response = await client.post(lists_url(user_id), json={"name": name})
+    assert response.status_code == 201, response.text
+    todo_list: dict[str, Any] = response.json()
+    return todo_list
+
+
+async def lists_and_orders(client: httpx.AsyncClient, user_id: str) -> dict[str, Any]:
+    """A user's lists (with their counts), and each list's todos in its manual order."""
+    lists = (await client.get(lists_url(user_id))).json()
+    orders = {}
+    for list_id in [item["id"] for item in lists["items"]] + ["none"]:
+        params = {"list_id": list_id, "sort": "position"}
+        orders[list_id] = (await client.get(todos_url(user_id), params=params)).json()
+    return {"lists": lists, "orders": orders}
+
+
 @pytest.fixture
 async def world(client: httpx.AsyncClient, clean_database: None) -> dict[str, Any]:
     """The victim's todo (with a secret), the attacker's own two todos, and a cursor of
-    each (both lists have a second page)."""
+    each (both lists have a second page). And lists: the victim's two (one named with the
+    secret, holding two todos, so that its position order has a cursor), and the
+    attacker's "Work", empty."""
     del clean_database
     secret = f"victim-secret-{uuid.uuid4().hex}"
     victim_todo = await create_todo(client, VICTIM, title=secret, description=secret)
@@ -1030,12 +1509,37 @@ async def world(client: httpx.AsyncClient, clean_database: None) -> dict[str, An
     attacker_todo = await create_todo(client, ATTACKER, title="mallory's 100% real_todo")
     page = (await client.get(todos_url(VICTIM), params={"limit": 1})).json()
     own_page = (await client.get(todos_url(ATTACKER), params={"limit": 1})).json()
+    secret_list = await create_list(client, VICTIM, secret)
+    await create_list(client, VICTIM, "Other")
+    listed = [
+        await create_todo(client, VICTIM, title=secret, list_id=secret_list["id"]) for _ in range(2)
+    ]
+    attacker_list = await create_list(client, ATTACKER, "Work")
+    older = (await client.get(todos_url(ATTACKER))).json()["items"][-1]
+    assert older["id"] != attacker_todo["id"]
+    lists_page = (await client.get(lists_url(VICTIM), params={"limit": 1})).json()
+    position_page = (
+        await client.get(
+            todos_url(VICTIM),
+            params={"list_id": secret_list["id"], "sort": "position", "limit": 1},
+        )
+    ).json()
     return {
         "secret": secret,
         "victim_todo": victim_todo,
+        "victim_ids": [victim_todo["id"], secret_list["id"], *(todo["id"] for todo in listed)],
         "victim_list": (await client.get(todos_url(VICTIM))).json(),
         "attacker_list": (await client.get(todos_url(ATTACKER))).json(),
+        "victim_lists": await lists_and_orders(client, VICTIM),
+        "attacker_lists": await lists_and_orders(client, ATTACKER),
         "substitute": {
+            "<victim_list_upper>": secret_list["id"].upper(),
+            "<victim_list>": secret_list["id"],
+            "<victim_listed_todo>": listed[0]["id"],
+            "<victim_lists_cursor>": lists_page["next_cursor"],
+            "<victim_position_cursor>": position_page["next_cursor"],
+            "<attacker_list>": attacker_list["id"],
+            "<attacker_todo_in_no_list>": older["id"],
             "<attacker_cursor>": own_page["next_cursor"],
             "<victim_todo_upper>": victim_todo["id"].upper(),
             "<victim_todo>": victim_todo["id"],
@@ -1069,6 +1573,40 @@ def test_the_table_reaches_every_collection_operation() -> None:
         assert any(c.status < 300 for c in rows), (method, path)
 
 
+def test_the_table_reaches_every_list_operation_and_the_move() -> None:
+    """Each list operation and the move get hostile rows of their own, refused ones (a 404
+    for the victim's list or todo in the path, a 422 naming the field otherwise) and
+    accepted ones, and the todo operations get rows naming the victim's list."""
+    operations = {
+        ("POST", LISTS): {201, 409, 422},
+        ("GET", LISTS): {422},
+        ("GET", VICTIM_LIST_AS_ATTACKER): {404},
+        ("PATCH", VICTIM_LIST_AS_ATTACKER): {404},
+        ("DELETE", VICTIM_LIST_AS_ATTACKER): {404},
+        ("PATCH", OWN_LIST): {422},
+        ("DELETE", OWN_LIST): {422},
+        ("POST", MOVE): {200, 422},
+        ("POST", VICTIM_MOVE_AS_ATTACKER): {404},
+    }
+    for (method, path), statuses in operations.items():
+        rows = {c.status for c in LISTS_AND_MOVES if (c.method, c.path) == (method, path)}
+        assert statuses <= rows, (method, path, rows)
+    victims_list = [
+        c for c in LISTS_AND_MOVES if "<victim_list>" in c.query + c.body.decode("latin-1")
+    ]
+    assert {(c.method, c.path) for c in victims_list} >= {
+        ("POST", LIST),
+        ("PATCH", ITEM),
+        ("PUT", ITEM),
+        ("POST", BULK),
+        ("GET", LIST),
+        ("GET", STATS),
+        ("PATCH", LIST),
+        ("DELETE", LIST),
+        ("POST", MOVE),
+    }
+
+
 @pytest.mark.parametrize("case", CASES, ids=str)
 async def test_hostile_input_gets_the_documented_answer(
     case: Hostile, app: FastAPI, client: httpx.AsyncClient, world: dict[str, Any]
@@ -1098,7 +1636,8 @@ async def test_hostile_input_gets_the_documented_answer(
     # Nothing of the victim's leaks, whatever the answer.
     victim_todo = world["victim_todo"]
     assert world["secret"].encode() not in response.body
-    assert victim_todo["id"].encode() not in response.body.lower()
+    for victim_id in world["victim_ids"]:  # todos and a list
+        assert victim_id.encode() not in response.body.lower()
     if response.status < 300 and response.body:
         answer = response.json()
         items = answer.get("items", [answer] if "user_id" in answer else [])
@@ -1109,10 +1648,12 @@ async def test_hostile_input_gets_the_documented_answer(
     # And nothing of the victim's changed.
     assert (await client.get(todo_url(VICTIM, victim_todo["id"]))).json() == victim_todo
     assert (await client.get(todos_url(VICTIM))).json() == world["victim_list"]
+    assert await lists_and_orders(client, VICTIM) == world["victim_lists"]
     # A refused request changes nothing at all, not even the sender's own todos (a bulk
-    # request is all or nothing).
+    # request is all or nothing), lists, or order.
     if response.status >= 400:
         assert (await client.get(todos_url(ATTACKER))).json() == world["attacker_list"]
+        assert await lists_and_orders(client, ATTACKER) == world["attacker_lists"]
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.status == 413], ids=str)

@@ -3,11 +3,17 @@ an in-memory model after every step.
 
 Hypothesis drives three users through create, bulk create, list (filters, orders, page
 sizes, cursors, including another user's cursor), get, replace, patch, complete, delete,
-bulk change, bulk delete and stats. The acting
-user is drawn apart from the todo, so most of these aim at another user's todo, or at a
-deleted one. After every step, each user's full
-list must equal the model of that user's todos, and every answer must be exactly what the
-model predicts: another user's todo is a 404 and stays untouched.
+bulk change, bulk delete and stats; and through lists: create, get, rename, delete (empty,
+with `?todos=delete` or `?todos=unlist`), todos created in a list or moved to one by PATCH
+and PUT, the listing of one list in `sort=position`, and moves (after, before, between
+two, to the end, across lists). The acting user is drawn apart from the todo and from the
+list, so most of these aim at another user's todo or list (as the path, as `list_id`, or
+as a move's neighbour), at a deleted one, or at an id nobody has. After every step, each
+user's full list must equal the model of that user's todos, each user's lists (with
+`todo_count` and `open_count`) the model of their lists, and each list's manual order the
+model's order; every answer must be exactly what the model predicts: another user's todo
+or list is a 404 in a path and a 422 naming the field in a body, the same answer as for an
+id nobody has, and nothing changes.
 
 The machine runs against the suite's app (and so under its SQL audit) through the async
 `client` fixture: Hypothesis runs in a worker thread, and each request is scheduled on the
@@ -15,6 +21,7 @@ test's event loop.
 """
 
 import asyncio
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,6 +44,15 @@ from hypothesis.stateful import (
 from tests.conformance.conftest import FUZZ
 from tests.helpers import CursorWalk, most_pages, todo_url, todos_url
 
+
+def lists_url(user_id: str) -> str:
+    return f"/api/v1/users/{user_id}/lists"
+
+
+def list_url(user_id: str, list_id: str) -> str:
+    return f"{lists_url(user_id)}/{list_id}"
+
+
 Request = Callable[..., httpx.Response]
 USER_NAMES = ("alice", "bob", "carol")
 # Few characters, so that search terms match often; `%`, `_` and `\` must match themselves.
@@ -46,6 +62,17 @@ DESCRIPTIONS = st.none() | TEXT
 PRIORITIES = st.sampled_from(["none", "low", "medium", "high"])
 # Tags differing only in case are one tag, for the filters as for the stats.
 TAG_SETS = st.lists(st.sampled_from(["home", "Home", "work"]), max_size=2)
+# Few names, so that they collide often: in case, in spacing, and in Unicode form (NFC).
+LIST_NAMES = st.sampled_from(["Work", "WORK", " work ", "Home", "Caf\u00e9", "Cafe\u0301"])
+# Which list a request names: none (the key left out), null, one of the acting user's (by
+# index), any list ever created (mostly another user's, or deleted), or an id nobody has.
+LIST_CHOICES = st.tuples(
+    st.sampled_from(["absent", "null", "own", "own", "any", "nobody"]), st.integers(0, 50)
+)
+# Where a move puts a todo, and where its neighbours are drawn from: the target list's own
+# todos, or any todo ever created (another user's, another list's, a deleted one).
+PLACES = st.sampled_from(["end", "after", "before", "between", "between", "apart"])
+NEIGHBOURS = st.sampled_from(["target", "target", "target", "any"])
 
 
 @dataclass(frozen=True)
@@ -59,6 +86,7 @@ class ModelTodo:
     is_completed: bool
     priority: str
     tags: tuple[str, ...]
+    list_id: str | None
     created_at: str
     updated_at: str
 
@@ -87,13 +115,55 @@ class ModelTodo:
         )
 
 
+@dataclass(frozen=True)
+class ModelList:
+    """What the API should return for one list, but its counts (from the model's todos)."""
+
+    id: str
+    user_id: str
+    name: str
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> "ModelList":
+        return cls(**{field: body[field] for field in cls.__dataclass_fields__})
+
+    @property
+    def position(self) -> tuple[datetime, uuid.UUID]:
+        """The lists' order: oldest first, then by id."""
+        return datetime.fromisoformat(self.created_at), uuid.UUID(self.id)
+
+
+def _list_name(name: str) -> str:
+    return unicodedata.normalize("NFC", name).strip()
+
+
 def _same(body: dict[str, Any], todo: ModelTodo) -> None:
     assert ModelTodo.from_api(body) == todo, (body, todo)
 
 
-def _not_found(response: httpx.Response) -> None:
+def _not_found(response: httpx.Response, what: str = "Todo") -> None:
     assert response.status_code == 404, response.text
-    assert response.json() == {"detail": "Todo not found.", "error_code": "NOT_FOUND"}
+    assert response.json() == {"detail": f"{what} not found.", "error_code": "NOT_FOUND"}
+
+
+def _refused(response: httpx.Response, allowed: set[str]) -> None:
+    """One of the answers in `allowed`: "404 Todo", "404 List", "409 CONFLICT",
+    "409 LIST_NOT_EMPTY", or a 422's field (its only one)."""
+    body = response.json()
+    if response.status_code == 404:
+        what = body.get("detail", "").removesuffix(" not found.")
+        assert f"404 {what}" in allowed, (allowed, response.text)
+        _not_found(response, what)
+    elif response.status_code == 409:
+        assert f"409 {body['error_code']}" in allowed, (allowed, response.text)
+    else:
+        assert response.status_code == 422, (allowed, response.text)
+        assert body["error_code"] == "VALIDATION_ERROR", body
+        fields = [error["field"] for error in body["field_errors"]]
+        assert len(fields) == 1, body
+        assert fields[0] in allowed, (allowed, body)
 
 
 def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
@@ -101,6 +171,7 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
 
     class Isolation(RuleBasedStateMachine):
         todos = Bundle("todos")
+        todo_lists = Bundle("todo_lists")
 
         def __init__(self) -> None:
             super().__init__()
@@ -108,6 +179,14 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             run = uuid.uuid4().hex[:12]
             self.users = [f"{name}-{run}" for name in USER_NAMES]
             self.model: dict[str, dict[str, ModelTodo]] = {user: {} for user in self.users}
+            self.lists: dict[str, dict[str, ModelList]] = {user: {} for user in self.users}
+            # Each user's manual order of each list (None: no list), as todo ids.
+            self.order: dict[str, dict[str | None, list[str]]] = {
+                user: {None: []} for user in self.users
+            }
+            # Every list and todo ever created, of every user, deleted ones too.
+            self.every_list: list[ModelList] = []
+            self.every_todo: list[ModelTodo] = []
 
         # --- helpers -------------------------------------------------------------------
 
@@ -144,12 +223,92 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
         def pick_user(self, index: int) -> str:
             return self.users[index % len(self.users)]
 
+        def add_todo(self, todo: ModelTodo) -> None:
+            """A new todo, at the end of its list."""
+            self.model[todo.user_id][todo.id] = todo
+            self.order[todo.user_id][todo.list_id].append(todo.id)
+            self.every_todo.append(todo)
+
+        def drop_todo(self, user: str, todo_id: str) -> None:
+            todo = self.model[user].pop(todo_id)
+            self.order[user][todo.list_id].remove(todo_id)
+
+        def owns_list(self, user: str, list_id: str | None) -> bool:
+            """`list_id` is null (no list) or one of `user`'s lists, still there."""
+            return list_id is None or list_id in self.lists[user]
+
+        def pick_list(self, user: str, choice: tuple[str, int]) -> tuple[bool, str | None]:
+            """(whether to send `list_id` at all, and which) for a LIST_CHOICES draw."""
+            kind, index = choice
+            own = sorted(self.lists[user])
+            if kind == "own" and own:
+                return True, own[index % len(own)]
+            if kind == "any" and self.every_list:
+                return True, self.every_list[index % len(self.every_list)].id
+            if kind == "nobody":
+                return True, str(uuid.uuid4())
+            return kind != "absent", None
+
+        def counts(self, user: str, list_id: str) -> tuple[int, int]:
+            todos = [t for t in self.model[user].values() if t.list_id == list_id]
+            return len(todos), sum(not t.is_completed for t in todos)
+
+        def list_body(self, todo_list: ModelList) -> dict[str, Any]:
+            todo_count, open_count = self.counts(todo_list.user_id, todo_list.id)
+            return {
+                **todo_list.__dict__,
+                "todo_count": todo_count,
+                "open_count": open_count,
+            }
+
+        def name_taken(self, user: str, name: str, but: str | None = None) -> bool:
+            return any(
+                other.name.lower() == name.lower()
+                for other in self.lists[user].values()
+                if other.id != but
+            )
+
+        def relist(self, user: str, todo: ModelTodo, list_id: str | None) -> None:
+            """A PATCH or PUT of `list_id`: to the end of the new list; in the same one,
+            it keeps its place."""
+            if todo.list_id != list_id:
+                self.order[user][todo.list_id].remove(todo.id)
+                self.order[user][list_id].append(todo.id)
+
+        def position_items(self, user: str, list_key: str) -> list[Any]:
+            """One list's todos (`list_key`: an id or "none") in `sort=position` order."""
+            params = {"list_id": list_key, "sort": "position", "limit": 1000}
+            response = request("GET", todos_url(user), params=params)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert page["next_cursor"] is None
+            assert page["count"] == len(page["items"])
+            items: list[Any] = page["items"]
+            return items
+
         # --- rules ---------------------------------------------------------------------
 
-        @initialize()
-        def nobody_has_todos(self) -> None:
+        @initialize(target=todo_lists)
+        def everyone_starts_with_a_list_of_three_todos(self) -> Any:
+            """Nobody has todos or lists yet; then each user gets one list holding three
+            todos, so that every run has orders to change, across users too."""
+            created = []
             for user in self.users:
                 assert request("GET", todos_url(user)).json()["count"] == 0
+                assert request("GET", lists_url(user)).json()["count"] == 0
+                response = request("POST", lists_url(user), json={"name": "Inbox"})
+                assert response.status_code == 201, response.text
+                todo_list = ModelList.from_api(response.json())
+                self.lists[user][todo_list.id] = todo_list
+                self.order[user][todo_list.id] = []
+                self.every_list.append(todo_list)
+                created.append(todo_list)
+                for title in ("one", "two", "three"):
+                    body = {"title": title, "list_id": todo_list.id}
+                    response = request("POST", todos_url(user), json=body)
+                    assert response.status_code == 201, response.text
+                    self.add_todo(ModelTodo.from_api(response.json()))
+            return multiple(*created)
 
         @rule(
             target=todos,
@@ -157,13 +316,30 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             title=TITLES,
             description=DESCRIPTIONS,
             is_completed=st.booleans(),
+            in_list=LIST_CHOICES,
         )
         def create(
-            self, who: int, title: str, description: str | None, is_completed: bool
-        ) -> ModelTodo:
+            self,
+            who: int,
+            title: str,
+            description: str | None,
+            is_completed: bool,
+            in_list: tuple[str, int],
+        ) -> Any:
             user = self.pick_user(who)
-            body = {"title": title, "description": description, "is_completed": is_completed}
+            body: dict[str, Any] = {
+                "title": title,
+                "description": description,
+                "is_completed": is_completed,
+            }
+            send, list_id = self.pick_list(user, in_list)
+            if send:
+                body["list_id"] = list_id
             response = request("POST", todos_url(user), json=body)
+            if not self.owns_list(user, list_id):
+                # Another user's list, a deleted one, or nobody's: the same 422.
+                _refused(response, {"body.list_id"})
+                return multiple()
             assert response.status_code == 201, response.text
             created = response.json()
             assert created["user_id"] == user
@@ -172,9 +348,10 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
                 description,
                 is_completed,
             )
+            assert created["list_id"] == list_id
             assert created["created_at"] == created["updated_at"]
             todo = ModelTodo.from_api(created)
-            self.model[user][todo.id] = todo
+            self.add_todo(todo)
             return todo
 
         @rule(
@@ -182,7 +359,8 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             who=st.integers(0, 2),
             batch=st.lists(
                 st.fixed_dictionaries(
-                    {"title": TITLES}, optional={"priority": PRIORITIES, "tags": TAG_SETS}
+                    {"title": TITLES},
+                    optional={"priority": PRIORITIES, "tags": TAG_SETS, "list_id": LIST_CHOICES},
                 ),
                 min_size=1,
                 max_size=3,
@@ -190,16 +368,33 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
         )
         def bulk_create(self, who: int, batch: list[dict[str, Any]]) -> Any:
             user = self.pick_user(who)
-            response = request("POST", f"{todos_url(user)}/bulk", json={"todos": batch})
+            sent_batch = []
+            for item in batch:
+                sent = dict(item)
+                if "list_id" in sent:
+                    send, list_id = self.pick_list(user, sent.pop("list_id"))
+                    if send:
+                        sent["list_id"] = list_id
+                sent_batch.append(sent)
+            response = request("POST", f"{todos_url(user)}/bulk", json={"todos": sent_batch})
+            foreign = [
+                index
+                for index, sent in enumerate(sent_batch)
+                if not self.owns_list(user, sent.get("list_id"))
+            ]
+            if foreign:  # all or nothing: the first foreign list is named
+                _refused(response, {f"body.todos.{foreign[0]}.list_id"})
+                return multiple()
             assert response.status_code == 201, response.text
             items = response.json()["items"]
-            assert len(items) == len(batch)
+            assert len(items) == len(sent_batch)
             created = []
-            for sent, item in zip(batch, items, strict=True):
+            for sent, item in zip(sent_batch, items, strict=True):
                 assert item["user_id"] == user
                 assert item["title"] == sent["title"].strip()
+                assert item["list_id"] == sent.get("list_id")
                 todo = ModelTodo.from_api(item)
-                self.model[user][todo.id] = todo
+                self.add_todo(todo)  # each at the end of its list, in the order sent
                 created.append(todo)
             return multiple(*created)
 
@@ -299,7 +494,7 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             else:
                 assert response.status_code == 204, response.text
                 assert response.content == b""
-                del self.model[user][todo.id]
+                self.drop_todo(user, todo.id)
 
         @rule(
             who=st.integers(0, 2),
@@ -416,7 +611,7 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             gone = [t.id for t in self.model[user].values() if t.bulk_matches(is_completed, tag)]
             assert response.json() == {"deleted": len(gone)}
             for todo_id in gone:
-                del self.model[user][todo_id]
+                self.drop_todo(user, todo_id)
 
         @rule(
             who=st.integers(0, 2),
@@ -445,6 +640,361 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
                 for key in {name.lower() for name in t.tags}:
                     per_tag[key] = per_tag.get(key, 0) + 1
             assert {row["tag"].lower(): row["total"] for row in counts["by_tag"]} == per_tag
+            per_list: dict[str | None, tuple[int, int]] = {}
+            for t in mine:
+                total, still_open = per_list.get(t.list_id, (0, 0))
+                per_list[t.list_id] = (total + 1, still_open + (not t.is_completed))
+            by_list = {row["list_id"]: (row["total"], row["open"]) for row in counts["by_list"]}
+            assert by_list == per_list, counts["by_list"]
+
+        # --- lists ---------------------------------------------------------------------
+
+        @rule(target=todo_lists, who=st.integers(0, 2), name=LIST_NAMES)
+        def create_list(self, who: int, name: str) -> Any:
+            user = self.pick_user(who)
+            response = request("POST", lists_url(user), json={"name": name})
+            if self.name_taken(user, _list_name(name)):
+                _refused(response, {"409 CONFLICT"})
+                return multiple()
+            assert response.status_code == 201, response.text
+            body = response.json()
+            assert response.headers["location"] == list_url(user, body["id"])
+            assert body["user_id"] == user
+            assert body["name"] == _list_name(name)
+            assert (body["todo_count"], body["open_count"]) == (0, 0)
+            assert body["created_at"] == body["updated_at"]
+            todo_list = ModelList.from_api(body)
+            self.lists[user][todo_list.id] = todo_list
+            self.order[user][todo_list.id] = []
+            self.every_list.append(todo_list)
+            return todo_list
+
+        @rule(todo_list=todo_lists, who=st.integers(0, 2))
+        def get_list(self, todo_list: ModelList, who: int) -> None:
+            user = self.pick_user(who)
+            response = request("GET", list_url(user, todo_list.id))
+            if todo_list.id not in self.lists[user]:
+                _not_found(response, "List")
+                return
+            assert response.status_code == 200, response.text
+            assert response.json() == self.list_body(self.lists[user][todo_list.id])
+
+        @rule(todo_list=todo_lists, who=st.integers(0, 2), name=st.none() | LIST_NAMES)
+        def rename_list(self, todo_list: ModelList, who: int, name: str | None) -> None:
+            user = self.pick_user(who)
+            changes = {} if name is None else {"name": name}
+            response = request("PATCH", list_url(user, todo_list.id), json=changes)
+            current = self.lists[user].get(todo_list.id)
+            if current is None:
+                _not_found(response, "List")
+                return
+            if name is not None and self.name_taken(user, _list_name(name), but=current.id):
+                _refused(response, {"409 CONFLICT"})
+                return
+            assert response.status_code == 200, response.text
+            body = response.json()
+            if name is None:  # an empty patch changes nothing, not even updated_at
+                assert body == self.list_body(current)
+                return
+            assert body["updated_at"] > current.updated_at
+            renamed = replace(current, name=_list_name(name), updated_at=body["updated_at"])
+            assert body == self.list_body(renamed)
+            self.lists[user][current.id] = renamed
+
+        @rule(
+            todo_list=todo_lists,
+            who=st.integers(0, 2),
+            todos=st.sampled_from([None, "delete", "unlist"]),
+        )
+        def delete_list(self, todo_list: ModelList, who: int, todos: str | None) -> None:
+            user = self.pick_user(who)
+            params = {} if todos is None else {"todos": todos}
+            response = request("DELETE", list_url(user, todo_list.id), params=params)
+            if todo_list.id not in self.lists[user]:
+                _not_found(response, "List")
+                return
+            held = list(self.order[user][todo_list.id])
+            hypothesis.event("delete list", f"{todos}, {'with' if held else 'without'} todos")
+            if held and todos is None:
+                _refused(response, {"409 LIST_NOT_EMPTY"})
+                return
+            assert response.status_code == 204, response.text
+            assert response.content == b""
+            del self.lists[user][todo_list.id]
+            del self.order[user][todo_list.id]
+            if todos == "delete" or not held:
+                for todo_id in held:
+                    del self.model[user][todo_id]
+                return
+            # Unlisted: at the end of no list, in some order of their own, with a new
+            # `updated_at`; everything else in no list keeps its place.
+            before = list(self.order[user][None])
+            items = self.position_items(user, "none")
+            ids = [item["id"] for item in items]
+            assert ids[: len(before)] == before, (ids, before)
+            assert sorted(ids[len(before) :]) == sorted(held)
+            self.order[user][None] = ids
+            for item in items[len(before) :]:
+                old = self.model[user][item["id"]]
+                assert item["updated_at"] > old.updated_at
+                self.model[user][old.id] = replace(old, list_id=None, updated_at=item["updated_at"])
+
+        # --- todos in lists ------------------------------------------------------------
+
+        def relisted(
+            self, user: str, todo: ModelTodo, list_id: str | None, response: httpx.Response
+        ) -> ModelTodo | None:
+            """The answer to a PATCH or PUT naming `list_id`: 404 for a todo not the
+            user's, 422 naming list_id for a list not theirs (either when both), and
+            nothing changed; else the todo as it now is, and its place recorded."""
+            expected = self.owned(user, todo)
+            refusals = set()
+            if expected is None:
+                refusals.add("404 Todo")
+            if not self.owns_list(user, list_id):
+                refusals.add("body.list_id")
+            if refusals:
+                _refused(response, refusals)
+                return None
+            assert expected is not None
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["list_id"] == list_id
+            assert body["updated_at"] >= expected.updated_at
+            self.relist(user, expected, list_id)
+            return expected
+
+        @rule(todo=todos, who=st.integers(0, 2), in_list=LIST_CHOICES, title=st.none() | TITLES)
+        def patch_list_id(
+            self, todo: ModelTodo, who: int, in_list: tuple[str, int], title: str | None
+        ) -> None:
+            user = self.pick_user(who)
+            _, list_id = self.pick_list(user, in_list)
+            changes: dict[str, Any] = {"list_id": list_id}
+            if title is not None:
+                changes["title"] = title
+            response = request("PATCH", todo_url(user, todo.id), json=changes)
+            expected = self.relisted(user, todo, list_id, response)
+            if expected is not None:
+                updated = replace(
+                    expected,
+                    list_id=list_id,
+                    title=expected.title if title is None else title.strip(),
+                    updated_at=response.json()["updated_at"],
+                )
+                _same(response.json(), updated)
+                self.model[user][todo.id] = updated
+
+        @rule(todo=todos, who=st.integers(0, 2), in_list=LIST_CHOICES, title=TITLES)
+        def replace_with_list_id(
+            self, todo: ModelTodo, who: int, in_list: tuple[str, int], title: str
+        ) -> None:
+            """A PUT naming `list_id` moves the todo like a PATCH; one without it (the
+            other PUTs) leaves the todo where it is."""
+            user = self.pick_user(who)
+            _, list_id = self.pick_list(user, in_list)
+            body = {"title": title, "description": None, "is_completed": False}
+            response = request("PUT", todo_url(user, todo.id), json={**body, "list_id": list_id})
+            expected = self.relisted(user, todo, list_id, response)
+            if expected is not None:
+                updated = replace(
+                    expected,
+                    title=title.strip(),
+                    description=None,
+                    is_completed=False,
+                    list_id=list_id,
+                    updated_at=response.json()["updated_at"],
+                )
+                _same(response.json(), updated)
+                self.model[user][todo.id] = updated
+
+        def pick_neighbours(
+            self, target: list[str], place: str, source: str, index: int
+        ) -> tuple[str | None, str | None]:
+            """(after, before) for a move: around a place in `target` (the target list's
+            order without the moved todo) or any todo ever created."""
+            if source == "any" and self.every_todo:
+                every = self.every_todo
+                one, other = every[index % len(every)].id, every[(index + 1) % len(every)].id
+            elif target:
+                one = target[index % len(target)]
+                other = target[(index + 1) % len(target)]
+                if place == "apart" and len(target) > 2:  # not neighbours
+                    other = target[(index + 2) % len(target)]
+            else:
+                return None, None
+            if place == "after":
+                return one, None
+            if place == "before":
+                return None, one
+            if place in {"between", "apart"}:
+                return one, other
+            return None, None
+
+        def move_refusals(
+            self, user: str, todo: ModelTodo, body: dict[str, Any], target: list[str]
+        ) -> set[str]:
+            """What a move must answer if it cannot be made (any one of them when several
+            apply): the todo itself as a neighbour, a list not the user's, a todo not the
+            user's, a neighbour not in `target`, or two neighbours that are not."""
+            after, before = body.get("after"), body.get("before")
+            refusals = {f"body.{key}" for key in ("after", "before") if body.get(key) == todo.id}
+            if "list_id" in body and not self.owns_list(user, body["list_id"]):
+                refusals.add("body.list_id")
+            if self.owned(user, todo) is None:
+                refusals.add("404 Todo")
+            if refusals:
+                return refusals
+            if after is not None and after not in target:
+                refusals.add("body.after")
+            if before is not None and before not in target:
+                refusals.add("body.before")
+            if refusals or after is None or before is None:
+                return refusals
+            if target.index(before) != target.index(after) + 1:
+                refusals.add("body")
+            return refusals
+
+        @rule(
+            todo=todos,
+            who=st.integers(0, 2),
+            to_list=LIST_CHOICES,
+            place=PLACES,
+            source=NEIGHBOURS,
+            index=st.integers(0, 50),
+            mine=st.booleans(),
+        )
+        def move(
+            self,
+            todo: ModelTodo,
+            who: int,
+            to_list: tuple[str, int],
+            place: str,
+            source: str,
+            index: int,
+            mine: bool,
+        ) -> None:
+            self.make_move(todo, who, to_list, place, source, index, mine=mine)
+
+        @rule(todo=todos, who=st.integers(0, 2), place=PLACES, index=st.integers(0, 50))
+        def move_within_its_list(self, todo: ModelTodo, who: int, place: str, index: int) -> None:
+            """One of the user's todos, to a place among its own list's (no list_id)."""
+            self.make_move(todo, who, ("absent", 0), place, "target", index, mine=True)
+
+        @rule(
+            todo=todos,
+            who=st.integers(0, 2),
+            place=PLACES,
+            source=NEIGHBOURS,
+            index=st.integers(0, 50),
+        )
+        def move_to_one_of_their_lists(
+            self, todo: ModelTodo, who: int, place: str, source: str, index: int
+        ) -> None:
+            """One of the user's todos, to one of their lists (or none)."""
+            self.make_move(todo, who, ("own", index), place, source, index, mine=True)
+
+        def make_move(
+            self,
+            todo: ModelTodo,
+            who: int,
+            to_list: tuple[str, int],
+            place: str,
+            source: str,
+            index: int,
+            *,
+            mine: bool,
+        ) -> None:
+            """A move, checked against the model of the order: after A is just after A,
+            before B just before B, between A and B (neighbours) between them, with
+            neither at the end; anything of another user's (the todo, the list, a
+            neighbour) is refused, the same as an id nobody has, and nothing moves. Half
+            the moves take one of the acting user's own todos, so that most of those can
+            be made."""
+            user = self.pick_user(who)
+            own = sorted(self.model[user])
+            if mine and own:
+                todo = self.model[user][own[index % len(own)]]
+            expected = self.owned(user, todo)
+            send, list_id = self.pick_list(user, to_list)
+            target_key = list_id if send else (expected.list_id if expected else None)
+            target = [i for i in self.order[user].get(target_key, []) if i != todo.id]
+            after, before = self.pick_neighbours(target, place, source, index)
+            body: dict[str, Any] = {"after": after, "before": before}
+            if index % 3:  # a null neighbour is the same as one left out
+                body = {key: value for key, value in body.items() if value is not None}
+            if send:
+                body["list_id"] = list_id
+            response = request("POST", f"{todo_url(user, todo.id)}/move", json=body)
+            refusals = self.move_refusals(user, todo, body, target)
+            hypothesis.event("move", ", ".join(sorted(refusals)) or f"made: {place}")
+            if refusals:
+                _refused(response, refusals)
+                return
+            assert expected is not None
+            assert response.status_code == 200, response.text
+            moved = response.json()
+            assert moved["updated_at"] > expected.updated_at
+            updated = replace(expected, list_id=target_key, updated_at=moved["updated_at"])
+            _same(moved, updated)
+            if after is not None:
+                spot = target.index(after) + 1
+            elif before is not None:
+                spot = target.index(before)
+            else:
+                spot = len(target)
+            self.order[user][expected.list_id].remove(todo.id)
+            target.insert(spot, todo.id)
+            self.order[user][target_key] = target
+            self.model[user][todo.id] = updated
+
+        @rule(who=st.integers(0, 2), in_list=LIST_CHOICES, limit=st.integers(1, 3))
+        def list_position_pages(self, who: int, in_list: tuple[str, int], limit: int) -> None:
+            """One list's todos in the manual order, a page at a time: the model's order.
+            Another user's list (or nobody's) holds none of the caller's todos."""
+            user = self.pick_user(who)
+            _, list_id = self.pick_list(user, in_list)
+            params = {"list_id": list_id or "none", "sort": "position", "limit": limit}
+            *items, count = self.walk(user, params)
+            expected = self.order[user].get(list_id, []) if self.owns_list(user, list_id) else []
+            assert count == len(expected)
+            assert [item["id"] for item in items] == expected
+            for item in items:
+                _same(item, self.model[user][item["id"]])
+
+        @rule(who=st.integers(0, 2), owner=st.integers(0, 2))
+        def position_cursor_of_another_list(self, who: int, owner: int) -> None:
+            """A cursor of one user's list in `sort=position` continues only that
+            listing: for another user, even on the same list id, it is a 422."""
+            cursor_owner, user = self.pick_user(owner), self.pick_user(who)
+            keys = [key for key, ids in self.order[cursor_owner].items() if len(ids) > 1]
+            if not keys or user == cursor_owner:
+                return
+            key = keys[0] or "none"
+            params = {"list_id": key, "sort": "position", "limit": 1}
+            page = request("GET", todos_url(cursor_owner), params=params).json()
+            assert page["next_cursor"] is not None
+            answer = request(
+                "GET", todos_url(user), params={**params, "cursor": page["next_cursor"]}
+            )
+            _refused(answer, {"query.cursor"})
+
+        @rule(who=st.integers(0, 2), limit=st.integers(1, 2))
+        def list_lists_pages(self, who: int, limit: int) -> None:
+            """The user's lists a page at a time, oldest first, each with its counts."""
+            user = self.pick_user(who)
+            items: list[Any] = []
+            walk = CursorWalk(most_pages(len(self.lists[user]), limit))
+            while True:
+                response = request("GET", lists_url(user), params=walk.query({"limit": limit}))
+                assert response.status_code == 200, response.text
+                page = response.json()
+                assert page["count"] == len(self.lists[user])
+                items.extend(page["items"])
+                if not walk.follow(page):
+                    break
+            expected = sorted(self.lists[user].values(), key=lambda t: t.position)
+            assert items == [self.list_body(todo_list) for todo_list in expected]
 
         # --- after every step ----------------------------------------------------------
 
@@ -457,6 +1007,24 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
                 expected = self.expected_list(user, None, "", "desc")
                 assert page["count"] == len(expected)
                 assert [ModelTodo.from_api(item) for item in page["items"]] == expected
+
+        @invariant()
+        def each_user_sees_exactly_their_own_lists_and_their_order(self) -> None:
+            for user in self.users:
+                response = request("GET", lists_url(user), params={"limit": 1000})
+                assert response.status_code == 200, response.text
+                page = response.json()
+                expected = sorted(self.lists[user].values(), key=lambda t: t.position)
+                assert page["count"] == len(expected)
+                assert page["items"] == [self.list_body(todo_list) for todo_list in expected]
+                assert set(self.order[user]) == {None, *self.lists[user]}
+                for list_id, ids in self.order[user].items():
+                    items = self.position_items(user, list_id or "none")
+                    assert [item["id"] for item in items] == ids, list_id
+                    for item in items:
+                        _same(item, self.model[user][item["id"]])
+                in_order = sorted(i for ids in self.order[user].values() for i in ids)
+                assert in_order == sorted(self.model[user])
 
     return Isolation
 

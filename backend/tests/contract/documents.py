@@ -243,4 +243,6 @@ def documented_default(text: str, default: object) -> bool:
         return shown in {"unset", "auto"}
     if default == []:
         return shown == "empty"
+    if isinstance(default, bool):  # as an operator types it
+        return shown == str(default).lower()
     return shown == str(default)

@@ -1,4 +1,5 @@
-"""docker-compose.yml and backend/Dockerfile, checked without a Docker engine.
+"""docker-compose.yml, deploy/prometheus.yml and backend/Dockerfile, checked without a
+Docker engine.
 
 Nothing in CI builds the image or starts the stack, so these files would otherwise rot
 unnoticed until someone with Docker tried them. Each test pins one thing that person
@@ -25,6 +26,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "backend" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 APP_SERVICES = ("migrate", "api")
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def dockerfile() -> list[Instruction]:
 
 
 def test_compose_defines_the_database_the_migration_and_the_api(services: dict[str, Any]) -> None:
-    assert set(services) == {"db", "migrate", "api"}
+    assert set(services) == {"db", "migrate", "api", "prometheus"}
 
 
 def test_database_image_is_official_postgres_pinned_to_a_major_version(
@@ -224,6 +226,70 @@ def test_app_services_log_in_with_the_database_service_credentials(
         db["POSTGRES_PASSWORD"],
         db["POSTGRES_DB"],
     )
+
+
+# The prometheus service and deploy/prometheus.yml
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Each bind or volume mount of a service: its target in the container, by source."""
+    return {
+        source: target
+        for source, target, *_ in (volume.split(":") for volume in service["volumes"])
+    }
+
+
+def test_prometheus_is_the_official_image_pinned_to_a_release(services: dict[str, Any]) -> None:
+    """`latest` could change the configuration format under an unchanged file."""
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
+
+
+def test_prometheus_reads_the_config_file_of_the_repository(services: dict[str, Any]) -> None:
+    """Relative sources are relative to the compose file's directory."""
+    sources = [
+        source
+        for source, target in _mounts(services["prometheus"]).items()
+        if target == "/etc/prometheus/prometheus.yml"
+    ]
+
+    assert [(COMPOSE_FILE.parent / source).resolve() for source in sources] == [PROMETHEUS_CONFIG]
+    assert PROMETHEUS_CONFIG.is_file()
+
+
+def test_prometheus_keeps_its_data_in_a_named_volume(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    mounts = _mounts(services["prometheus"])
+
+    assert [mounts[name] for name in mounts if name in compose["volumes"]] == ["/prometheus"]
+
+
+def test_prometheus_is_published_on_the_loopback_interface_only(services: dict[str, Any]) -> None:
+    """Like the API: nothing in the stack is reachable from other machines."""
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert all(str(port).startswith("127.0.0.1:") for port in services["api"]["ports"])
+
+
+def test_prometheus_scrapes_the_api_service_at_its_metrics_path(services: dict[str, Any]) -> None:
+    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    [job] = config["scrape_configs"]
+    [targets] = [group["targets"] for group in job["static_configs"]]
+    container_port = str(services["api"]["ports"][0]).rsplit(":", 1)[-1]
+
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert targets == [f"api:{container_port}"]
+    assert "api" in services["prometheus"]["depends_on"]
+
+
+def test_the_api_of_the_stack_serves_metrics_without_a_token(services: dict[str, Any]) -> None:
+    """Prometheus sends no credentials (deploy/prometheus.yml): a METRICS_TOKEN, or metrics
+    turned off, on the api service would leave it scraping 401s or 404s."""
+    environment = services["api"]["environment"]
+    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+
+    assert "METRICS_TOKEN" not in environment
+    assert str(environment.get("METRICS_ENABLED", "true")).lower() == "true"
+    assert "authorization" not in config["scrape_configs"][0]
 
 
 # backend/Dockerfile

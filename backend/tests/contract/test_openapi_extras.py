@@ -55,6 +55,12 @@ OPERATION_IDS = {
     "patchTodo": ("patch", ITEM),
     "toggleTodo": ("patch", ITEM + "/complete"),
     "deleteTodo": ("delete", ITEM),
+    "moveTodo": ("post", ITEM + "/move"),
+    "createList": ("post", "/api/v1/users/{user_id}/lists"),
+    "listLists": ("get", "/api/v1/users/{user_id}/lists"),
+    "getList": ("get", "/api/v1/users/{user_id}/lists/{list_id}"),
+    "patchList": ("patch", "/api/v1/users/{user_id}/lists/{list_id}"),
+    "deleteList": ("delete", "/api/v1/users/{user_id}/lists/{list_id}"),
     "checkLiveness": ("get", "/health"),
     "checkReadiness": ("get", "/health/ready"),
 }
@@ -109,6 +115,7 @@ def test_a_body_schema_refuses_unknown_keys_and_marks_the_ignored_ones_read_only
         "priority",
         "due_at",
         "tags",
+        "list_id",
     }
     assert read_only == {"id", "user_id", "created_at", "updated_at", "completed_at"}
     # Any value is accepted (and ignored), so the schema constrains none.
@@ -134,6 +141,34 @@ def test_links_lead_from_a_todo_to_every_operation_on_it(
     assert {name: operation_ids[link["operationId"]] for name, link in links.items()} == LINKED
     for link in links.values():
         assert link["parameters"] == {"user_id": "$request.path.user_id", "todo_id": todo_id}
+
+
+LIST_ITEM = "/api/v1/users/{user_id}/lists/{list_id}"
+LIST_LINKED = {
+    "GetList": ("get", LIST_ITEM),
+    "PatchList": ("patch", LIST_ITEM),
+    "DeleteList": ("delete", LIST_ITEM),
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "list_id"),
+    [
+        ("post", "/api/v1/users/{user_id}/lists", "201", "$response.body#/id"),
+        ("delete", LIST_ITEM, "204", "$request.path.list_id"),
+    ],
+)
+def test_links_lead_from_a_list_to_every_operation_on_it(
+    method: str, path: str, status: str, list_id: str
+) -> None:
+    links = SNAPSHOT["paths"][path][method]["responses"][status]["links"]
+    operation_ids = _operation_ids(SNAPSHOT)
+
+    assert {name: operation_ids[link["operationId"]] for name, link in links.items()} == (
+        LIST_LINKED
+    )
+    for link in links.values():
+        assert link["parameters"] == {"user_id": "$request.path.user_id", "list_id": list_id}
 
 
 def test_the_created_todo_has_the_id_the_links_read() -> None:

@@ -68,7 +68,7 @@ async def empty_server(tour_server: str, tour_database: URL) -> str:
     engine = create_async_engine(tour_database, poolclass=NullPool)
     try:
         async with engine.begin() as connection:
-            await connection.execute(text("TRUNCATE todos"))
+            await connection.execute(text("TRUNCATE todos, lists"))
     finally:
         await engine.dispose()
     return tour_server

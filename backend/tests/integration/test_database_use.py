@@ -73,8 +73,9 @@ def _collection_calls(user: str) -> list[tuple[str, str, object]]:
         ("DELETE", f"{base}?is_completed=true&priority=low", None),
     ]
     for sort in Sort:
-        calls.append(("GET", f"{base}?sort={sort.value}&limit=1", None))
-        calls.append(("GET", f"{base}?sort={sort.value}&limit=1&{FILTERS}", None))
+        one_list = "&list_id=none" if sort is Sort.POSITION else ""
+        calls.append(("GET", f"{base}?sort={sort.value}&limit=1{one_list}", None))
+        calls.append(("GET", f"{base}?sort={sort.value}&limit=1&{FILTERS}{one_list}", None))
     return calls
 
 
@@ -118,6 +119,8 @@ async def test_every_page_after_a_cursor_is_one_statement_in_each_sort(
         pages = 0
         while True:
             params = {"sort": sort.value, "limit": 1, **({"cursor": cursor} if cursor else {})}
+            if sort is Sort.POSITION:
+                params["list_id"] = "none"
             statements.clear()
             page = (await client.get(todos_url("alice"), params=params)).json()
             assert len(statements) == 1, (sort, statements)
@@ -256,3 +259,272 @@ async def test_clients_waiting_for_a_pooled_connection_are_served_in_turn(
 
     assert len(set(answered)) == clients
     assert passed_over <= 3
+
+
+# --- lists and moves -----------------------------------------------------------------------
+
+
+def lists_url(user_id: str) -> str:
+    return f"/api/v1/users/{user_id}/lists"
+
+
+async def create_list(client: httpx.AsyncClient, user_id: str, name: str) -> str:
+    response = await client.post(lists_url(user_id), json={"name": name})
+    assert response.status_code == 201, response.text
+    list_id: str = response.json()["id"]
+    return list_id
+
+
+def _app_statements(statements: list[str]) -> list[str]:
+    return [sql for sql in statements if not is_driver_introspection(sql)]
+
+
+# What each statement of a move is, by its shape: the transaction's brackets, the advisory
+# lock, the reads and the writes (see services/todo_moves.py).
+_MOVE_STATEMENTS = (
+    ("BEGIN", re.compile(r"^BEGIN\b")),
+    ("COMMIT", re.compile(r"^COMMIT\b")),
+    ("ROLLBACK", re.compile(r"^ROLLBACK\b")),
+    ("lock", re.compile(r"^SELECT pg_advisory_xact_lock\(")),
+    ("own lists", re.compile(r"^SELECT lists\.id\s+FROM lists\b")),
+    ("lock todo", re.compile(r"^SELECT todos\.list_id\s+FROM todos\b.*\bFOR UPDATE\s*$", re.S)),
+    ("current list", re.compile(r"^SELECT todos\.list_id\s+FROM todos\b")),
+    ("neighbours", re.compile(r"^SELECT \(SELECT todos\.position\b")),
+    ("respace", re.compile(r"^UPDATE todos SET position=.*\bFROM \(SELECT todos\.id\b", re.S)),
+    ("place", re.compile(r"^UPDATE todos SET list_id=")),
+)
+# The advisory lock's key is the user and the list, both parameters.
+_LOCK_KEY = re.compile(r"concat_ws\('/', \$1::VARCHAR, \$2::VARCHAR\)")
+
+
+def _kinds(statements: list[str]) -> list[str]:
+    kinds = []
+    for sql in statements:
+        kind = next((name for name, shape in _MOVE_STATEMENTS if shape.search(sql.strip())), None)
+        assert kind is not None, f"a statement no move should send: {sql}"
+        if kind == "lock":
+            assert _LOCK_KEY.search(sql), sql
+        kinds.append(kind)
+    return kinds
+
+
+def _scoped_on_both_tables(statements: list[str]) -> None:
+    """Each reference to todos or lists carries its `user_id = $n`, and the statements
+    touch nothing else but the transaction and the lock."""
+    assert unscoped_statements(statements) == [], statements
+    for sql in statements:
+        for table in ("todos", "lists"):
+            references = re.findall(rf"\b(?:FROM|UPDATE|JOIN)\s+{table}\b", sql, re.IGNORECASE)
+            predicates = re.findall(rf"\b{table}\.user_id\s*=\s*\$\d+", sql)
+            assert len(predicates) >= len(references), sql
+        for columns in _ANY_INSERT.findall(sql):
+            assert "user_id" in columns, sql
+
+
+async def test_each_list_operation_sends_one_statement_scoped_to_the_user(
+    client: httpx.AsyncClient, statements: list[str]
+) -> None:
+    """Every list operation, and the todo operations that name a list, is one statement,
+    and each reference in it to either table is scoped to the path's user; the refusals
+    too (another user's list, a duplicate name, a list that still holds todos)."""
+    bobs = await create_list(client, "bob", "Bob's")
+    await create_todo(client, "bob", list_id=bobs)
+    work = await create_list(client, "alice", "Work")
+    await create_list(client, "alice", "Home")
+    todo = await create_todo(client, "alice", list_id=work)
+    await create_todo(client, "alice", list_id=work, is_completed=True)
+    cursor = (await client.get(lists_url("alice"), params={"limit": 1})).json()["next_cursor"]
+    assert cursor is not None
+    base, lists = todos_url("alice"), lists_url("alice")
+    item = f"{lists}/{work}"
+    calls: list[tuple[str, str, object, int]] = [
+        ("POST", lists, {"name": "Errands"}, 201),
+        ("POST", lists, {"name": "WORK"}, 409),
+        ("GET", lists, None, 200),
+        ("GET", f"{lists}?limit=1", None, 200),
+        ("GET", f"{lists}?limit=1&cursor={cursor}", None, 200),
+        ("GET", item, None, 200),
+        ("GET", f"{lists}/{bobs}", None, 404),
+        ("PATCH", item, {"name": "Work!"}, 200),
+        ("PATCH", item, {"name": "home"}, 409),
+        ("PATCH", item, {}, 200),
+        ("PATCH", f"{lists}/{bobs}", {"name": "pwned"}, 404),
+        ("DELETE", item, None, 409),
+        ("DELETE", f"{lists}/{bobs}?todos=delete", None, 404),
+        ("POST", base, {"title": "t", "list_id": work}, 201),
+        ("POST", base, {"title": "t", "list_id": bobs}, 422),
+        ("PATCH", todo_url("alice", todo["id"]), {"list_id": None}, 200),
+        ("PATCH", todo_url("alice", todo["id"]), {"list_id": bobs}, 422),
+        (
+            "PUT",
+            todo_url("alice", todo["id"]),
+            {"title": "t", "description": None, "is_completed": False, "list_id": work},
+            200,
+        ),
+        ("POST", f"{base}/bulk", {"todos": [{"title": "t", "list_id": work}] * 2}, 201),
+        ("GET", f"{base}?list_id={work}&sort=position&limit=1", None, 200),
+        ("GET", f"{base}?list_id=none&sort=position", None, 200),
+        ("GET", f"{base}?list_id={work}&{FILTERS}", None, 200),
+        ("GET", f"{base}/stats?list_id={work}", None, 200),
+        ("PATCH", f"{base}?list_id={work}", {"priority": "high"}, 200),
+        ("DELETE", f"{base}?list_id=none&is_completed=true", None, 200),
+        ("DELETE", f"{item}?todos=unlist", None, 204),
+        ("DELETE", f"{lists}/{await create_list(client, 'alice', 'Gone')}", None, 204),
+    ]
+    doomed = await create_list(client, "alice", "Doomed")
+    await create_todo(client, "alice", list_id=doomed)
+    calls.append(("DELETE", f"{lists}/{doomed}?todos=delete", None, 204))
+    for method, path, body, status in calls:
+        statements.clear()
+        response = await client.request(method, path, json=body)
+        assert response.status_code == status, (method, path, response.text)
+        sent = _app_statements(statements)
+        assert len(sent) == 1, (method, path, sent)
+        assert re.search(r"\b(?:todos|lists)\b", sent[0]), sent
+        _scoped_on_both_tables(sent)
+    bob = (await client.get(lists_url("bob"))).json()["items"]
+    assert [(b["name"], b["todo_count"]) for b in bob] == [("Bob's", 1)]
+
+
+async def test_a_bulk_create_refused_for_another_users_list_is_two_scoped_statements(
+    client: httpx.AsyncClient, statements: list[str]
+) -> None:
+    """The foreign key refuses the insert; a second statement, on the user's own lists,
+    finds which todo named a list not theirs."""
+    bobs = await create_list(client, "bob", "Bob's")
+    body = {"todos": [{"title": "a"}, {"title": "b", "list_id": bobs}]}
+    statements.clear()
+
+    response = await client.post(f"{todos_url('alice')}/bulk", json=body)
+
+    assert response.status_code == 422, response.text
+    sent = _app_statements(statements)
+    assert len(sent) == 2, sent
+    assert sent[0].lstrip().startswith("WITH") or "INSERT INTO todos" in sent[0], sent
+    assert _kinds(sent[1:]) == ["own lists"]
+    _scoped_on_both_tables(sent)
+
+
+async def test_a_move_is_one_short_transaction_of_scoped_statements(
+    client: httpx.AsyncClient, statements: list[str]
+) -> None:
+    """A move: the todo's list read (when the body does not name one), the list checked
+    to be the user's (unless it is none), then one transaction: the lock on the target
+    list, the todo locked, its neighbours read (when it has any), and the one UPDATE
+    placing it. Each statement on a table is scoped to the user, and refusals stop early,
+    rolled back."""
+    work = await create_list(client, "alice", "Work")
+    bobs = await create_list(client, "bob", "Bob's")
+    first, second, moved = [await create_todo(client, "alice", list_id=work) for _ in range(3)]
+    loose = await create_todo(client, "alice")
+    bobs_todo = await create_todo(client, "bob", list_id=bobs)
+    moves: list[tuple[str, dict[str, object], int, list[str]]] = [
+        (
+            moved["id"],
+            {"list_id": work, "after": first["id"]},
+            200,
+            ["own lists", "BEGIN", "lock", "lock todo", "neighbours", "place", "COMMIT"],
+        ),
+        (
+            moved["id"],
+            {"before": first["id"]},
+            200,
+            [
+                "current list",
+                "own lists",
+                "BEGIN",
+                "lock",
+                "lock todo",
+                "neighbours",
+                "place",
+                "COMMIT",
+            ],
+        ),
+        (
+            moved["id"],
+            {"after": first["id"], "before": second["id"]},
+            200,
+            [
+                "current list",
+                "own lists",
+                "BEGIN",
+                "lock",
+                "lock todo",
+                "neighbours",
+                "place",
+                "COMMIT",
+            ],
+        ),
+        (
+            moved["id"],
+            {},
+            200,
+            ["current list", "own lists", "BEGIN", "lock", "lock todo", "place", "COMMIT"],
+        ),
+        (
+            moved["id"],
+            {"list_id": None, "before": loose["id"]},
+            200,
+            ["BEGIN", "lock", "lock todo", "neighbours", "place", "COMMIT"],
+        ),
+        # Refused: another user's list, another user's todo, another user's neighbour.
+        (moved["id"], {"list_id": bobs}, 422, ["own lists"]),
+        (bobs_todo["id"], {}, 404, ["current list"]),
+        (bobs_todo["id"], {"list_id": None}, 404, ["BEGIN", "lock", "lock todo", "ROLLBACK"]),
+        (
+            moved["id"],
+            {"list_id": None, "after": bobs_todo["id"]},
+            422,
+            ["BEGIN", "lock", "lock todo", "neighbours", "ROLLBACK"],
+        ),
+        (moved["id"], {"after": moved["id"]}, 422, ["current list"]),
+    ]
+    for todo_id, body, status, expected in moves:
+        statements.clear()
+        response = await client.post(f"{todo_url('alice', todo_id)}/move", json=body)
+        assert response.status_code == status, (body, response.text)
+        sent = _app_statements(statements)
+        assert _kinds(sent) == expected, (body, sent)
+        _scoped_on_both_tables(sent)
+    order = await client.get(todos_url("bob"), params={"list_id": bobs, "sort": "position"})
+    assert [t["id"] for t in order.json()["items"]] == [bobs_todo["id"]]
+
+
+async def test_a_move_that_respaces_its_list_stays_in_one_transaction_scoped_to_the_user(
+    client: httpx.AsyncClient, statements: list[str]
+) -> None:
+    """Moves always into the same gap use it up; the move that finds no room respaces the
+    list (one UPDATE of the user's todos in that list) and reads the neighbours again,
+    all in its one transaction."""
+    work = await create_list(client, "alice", "Work")
+    bobs = await create_list(client, "bob", "Work")
+    await create_todo(client, "bob", list_id=bobs)
+    anchor = await create_todo(client, "alice", list_id=work)
+    todos = [await create_todo(client, "alice", list_id=work) for _ in range(40)]
+    respacing = None
+    for todo in todos:
+        statements.clear()
+        response = await client.post(
+            f"{todo_url('alice', todo['id'])}/move", json={"after": anchor["id"]}
+        )
+        assert response.status_code == 200, response.text
+        sent = _app_statements(statements)
+        _scoped_on_both_tables(sent)
+        if "respace" in _kinds(sent):
+            respacing = sent
+            break
+    assert respacing is not None, "40 moves into one gap never respaced the list"
+    assert _kinds(respacing) == [
+        "current list",
+        "own lists",
+        "BEGIN",
+        "lock",
+        "lock todo",
+        "neighbours",
+        "respace",
+        "neighbours",
+        "place",
+        "COMMIT",
+    ]
+    bob = (await client.get(lists_url("bob"))).json()["items"]
+    assert [(b["id"], b["todo_count"]) for b in bob] == [(bobs, 1)]

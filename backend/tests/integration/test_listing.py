@@ -29,6 +29,8 @@ def expected_order(todos: list[dict[str, Any]], sort: str) -> list[str]:
     """The ids in the order the API documents for `sort`, computed independently."""
     key = sort.removeprefix("-")
     descending = sort.startswith("-")
+    if key == "position":  # todos created one after the other: in the order they were made
+        return [t["id"] for t in sorted(todos, key=lambda t: _moment(t["created_at"]))]
     if key == "created_at":
         ordered = sorted(
             todos, key=lambda t: (_moment(t["created_at"]), t["id"]), reverse=descending
@@ -50,6 +52,11 @@ def expected_order(todos: list[dict[str, Any]], sort: str) -> list[str]:
         dated = sorted(dated, key=lambda t: _moment(t["due_at"]), reverse=descending)
         return [t["id"] for t in dated + undated]
     return [t["id"] for t in sorted(ordered, key=lambda t: _moment(t[key]), reverse=descending)]
+
+
+def _one_list(sort: str) -> dict[str, str]:
+    """`position` orders one list: here, the todos in no list, which are all of them."""
+    return {"list_id": "none"} if sort == Sort.POSITION else {}
 
 
 async def _seed(client: httpx.AsyncClient, user_id: str, count: int) -> list[dict[str, Any]]:
@@ -87,7 +94,7 @@ async def test_every_sort_pages_through_every_todo_in_its_documented_order(
 ) -> None:
     todos = await _seed(client, "alice", 14)
 
-    walked = await _walk(client, "alice", len(todos), limit=3, sort=sort)
+    walked = await _walk(client, "alice", len(todos), limit=3, sort=sort, **_one_list(sort))
 
     assert walked == expected_order(todos, sort)
 
@@ -100,7 +107,12 @@ async def test_a_walk_in_any_sort_sees_each_existing_todo_once_while_todos_are_a
     seen: list[str] = []
     added = 0
     async for page in walk_pages(
-        client, "alice", max_pages=most_pages(len(existing), 3 - 1), limit=3, sort=sort
+        client,
+        "alice",
+        max_pages=most_pages(len(existing), 3 - 1),
+        limit=3,
+        sort=sort,
+        **_one_list(sort),
     ):
         seen += [item["id"] for item in page["items"]]
         await create_todo(

@@ -56,6 +56,9 @@ INDEXES_0002 = {
 }
 CONSTRAINTS_0001 = {"pk_todos", "ck_todos_title_not_blank"}
 CONSTRAINTS_0002 = {"ck_todos_priority_known", "ck_todos_tags_at_most_20"}
+COLUMNS_0004 = {"list_id", "position"}
+INDEXES_0004 = {"uq_todos_user_id_list_id_position"}
+CONSTRAINTS_0004 = {"uq_todos_user_id_list_id_position", "fk_todos_user_id_list_id_lists"}
 
 _SEED = """
 INSERT INTO todos (user_id, title, description, is_completed, created_at, updated_at)
@@ -144,21 +147,41 @@ def _assert_at_0001(schema: Schema) -> None:
 
 def _assert_at_head(schema: Schema) -> None:
     assert schema.version == head_revision()  # 0003 rewrites rows and adds no schema
-    assert schema.columns == COLUMNS_0001 | COLUMNS_0002
+    assert schema.columns == COLUMNS_0001 | COLUMNS_0002 | COLUMNS_0004
     # Valid (used by queries) and ready (kept up to date by writes): a build cut short
     # would leave one that is neither.
-    assert schema.indexes == dict.fromkeys(INDEXES_0001 | INDEXES_0002, (True, True))
-    assert schema.constraints == dict.fromkeys(CONSTRAINTS_0001 | CONSTRAINTS_0002, True)
+    indexes = INDEXES_0001 | INDEXES_0002 | INDEXES_0004
+    assert schema.indexes == dict.fromkeys(indexes, (True, True))
+    constraints = CONSTRAINTS_0001 | CONSTRAINTS_0002 | CONSTRAINTS_0004
+    assert schema.constraints == dict.fromkeys(constraints, True)
 
 
 async def _new_columns_hold_their_defaults(url: URL) -> None:
     async with _connection(url) as connection:
         counts = await connection.fetchrow(
             "SELECT count(*) AS total, count(*) FILTER (WHERE priority = 0 AND tags = '{}'"
-            " AND due_at IS NULL AND completed_at IS NULL) AS defaults FROM todos"
+            " AND due_at IS NULL AND completed_at IS NULL AND list_id IS NULL) AS defaults"
+            " FROM todos"
+        )
+        # Every todo has a place, each user's todos in the order they were made: those
+        # placed by the migration (at negative positions), then those the old code wrote
+        # meanwhile (placed by the column's default).
+        misplaced = await connection.fetchval(
+            "SELECT count(*) FROM ("
+            " SELECT position, lag(position) OVER ("
+            "  PARTITION BY user_id ORDER BY created_at, id) AS previous FROM todos) AS t"
+            " WHERE position IS NULL OR position <= previous"
         )
     assert counts is not None
     assert counts["defaults"] == counts["total"]
+    assert misplaced == 0
+
+
+async def _placed_by_default(url: URL) -> int:
+    """Todos the old code wrote after the position's default was set."""
+    async with _connection(url) as connection:
+        placed: int = await connection.fetchval("SELECT count(*) FROM todos WHERE position > 0")
+    return placed
 
 
 @dataclass
@@ -297,6 +320,7 @@ async def test_the_migration_runs_under_writes_and_keeps_every_row(
     assert await _rows(url) == writes.expected
     _assert_at_head(await _schema(url))
     await _new_columns_hold_their_defaults(url)
+    assert await _placed_by_default(url) > 0
 
     during_downgrade = await _migrate_under_writes(url, writes, _downgrade_to_0001(url))
     assert writes.failures == []

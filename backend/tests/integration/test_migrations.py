@@ -131,7 +131,9 @@ async def test_constraints_have_their_conventional_names(migrated_engine: AsyncE
         "ck_todos_priority_known",
         "ck_todos_tags_at_most_20",
         "ck_todos_title_not_blank",
+        "fk_todos_user_id_list_id_lists",
         "pk_todos",
+        "uq_todos_user_id_list_id_position",
     ]
 
 
@@ -198,7 +200,11 @@ async def test_the_migrated_schema_is_the_one_the_models_define(
         if from_models[part] != migrated[part]
     }
     assert differences == {}
-    # Not an empty comparison: the planning columns, checks and indexes are all in it.
-    assert len(migrated["todos columns"]) == 11
-    assert len(migrated["todos constraints"]) == 4
-    assert len(migrated["todos indexes"]) == 8
+    # Not an empty comparison: the planning and list columns, the checks, the keys and the
+    # indexes of both tables are all in it.
+    assert len(migrated["todos columns"]) == 13
+    assert len(migrated["todos constraints"]) == 6
+    assert len(migrated["todos indexes"]) == 9
+    assert len(migrated["lists columns"]) == 5
+    assert len(migrated["lists constraints"]) == 2
+    assert len(migrated["lists indexes"]) == 3

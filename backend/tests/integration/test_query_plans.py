@@ -65,7 +65,15 @@ _ORDER = {
     Sort.DUE_AT: "coalesce(due_at, 'infinity') ASC, created_at DESC, id DESC",
     Sort.PRIORITY_DESC: "priority DESC, created_at DESC, id DESC",
     Sort.PRIORITY: "priority ASC, created_at DESC, id DESC",
+    Sort.POSITION: "position ASC",
 }
+POSITION_INDEX = "uq_todos_user_id_list_id_position"
+
+
+def _filters_of(sort: Sort) -> TodoFilters:
+    """No filter, but for `position`, which orders one list: the todos in no list (all
+    of them here)."""
+    return TodoFilters(list_id="none") if sort is Sort.POSITION else TodoFilters()
 
 
 def _indexes_of(sort: Sort) -> set[str]:
@@ -74,12 +82,16 @@ def _indexes_of(sort: Sort) -> set[str]:
     direction's index of that key, so the planner may take either for it."""
     if sort.key == "created_at":  # read forwards for the newest first, backwards for the oldest
         return {"ix_todos_user_id_created_at_id"}
+    if sort.key == "position":
+        return {POSITION_INDEX}
     return {f"ix_todos_user_id_{sort.key}_desc", f"ix_todos_user_id_{sort.key}_asc"}
 
 
 def _index_of(sort: Sort) -> str:
     if sort.key == "created_at":
         return "ix_todos_user_id_created_at_id"
+    if sort.key == "position":
+        return POSITION_INDEX
     return f"ix_todos_user_id_{sort.key}_{'desc' if sort.descending else 'asc'}"
 
 
@@ -119,7 +131,7 @@ async def _page_values(
     if number == 1:
         return {"user_id": USER, "limit": PAGE + 1}, expected
     last_of_previous = rows[0]
-    binding = listing_binding(USER, sort, TodoFilters())
+    binding = listing_binding(USER, sort, _filters_of(sort))
     token = Cursor(
         sort=sort,
         key=last_of_previous["key"],
@@ -127,12 +139,9 @@ async def _page_values(
         id=last_of_previous["id"],
     ).encode(binding)
     position = decode_cursor(token, sort=sort, binding=binding)
-    values: dict[str, Any] = {
-        "user_id": USER,
-        "limit": PAGE + 1,
-        "after_created_at": position.created_at,
-        "after_id": position.id,
-    }
+    values: dict[str, Any] = {"user_id": USER, "limit": PAGE + 1}
+    if sort.key != "position":  # positions have no ties to break
+        values |= {"after_created_at": position.created_at, "after_id": position.id}
     if sort.key != "created_at":
         values["after_key"] = position.key
     return values, expected
@@ -213,7 +222,7 @@ async def _explain(
 async def test_every_page_is_a_range_of_the_sorts_index(
     seeded: asyncpg.Connection, sort: Sort, number: int, plan_cache_mode: str
 ) -> None:
-    query = _list_query(sort, TodoFilters().shape, after=number > 1)
+    query = _list_query(sort, _filters_of(sort).shape, after=number > 1)
     values, expected_ids = await _page_values(seeded, sort, number)
     arguments = query.arguments(values)
 

@@ -29,6 +29,7 @@ async def test_stats_of_a_user_without_todos_are_zeros(client: httpx.AsyncClient
         "due_today": 0,
         "by_priority": {"none": 0, "low": 0, "medium": 0, "high": 0},
         "by_tag": [],
+        "by_list": [],
     }
 
 

@@ -20,10 +20,13 @@ from tests.helpers import assert_error, create_todo, todo_url, todos_url
 NUL = "\x00"
 A_TODO_ID = "00000000-0000-4000-8000-000000000000"
 USER_ID_CHARACTERS = "user_id may contain only letters, digits and . _ - ~ : @ | +"
-FIELDS = "The fields are title, description, is_completed, priority, due_at and tags."
+FIELDS = "The fields are title, description, is_completed, priority, due_at, tags and list_id."
 PRIORITY = "priority must be one of none, low, medium or high"
 INSTANT = "must be an RFC 3339 date and time with an offset, such as 2026-11-27T17:00:00Z"
-SORTS = "-created_at, created_at, -updated_at, updated_at, -due_at, due_at, -priority or priority"
+SORTS = (
+    "-created_at, created_at, -updated_at, updated_at, -due_at, due_at, -priority, priority "
+    "or position"
+)
 
 
 def field_errors(response: httpx.Response) -> list[dict[str, str]]:
@@ -64,6 +67,12 @@ BODY_FIELDS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("tags a string", {"title": "t", "tags": "work"}, "body.tags", "tags must be an array"),
     ("tags null", {"title": "t", "tags": None}, "body.tags", "tags must not be null"),
+    (
+        "list_id not a uuid",
+        {"title": "t", "list_id": "groceries"},
+        "body.list_id",
+        "list_id must be a UUID, such as 1b3f3c9e-6a39-4f8e-9a51-6e0f8f1f2b7a",
+    ),
     (
         "41-character tag",
         {"title": "t", "tags": ["ok", "x" * 41]},
@@ -321,6 +330,12 @@ QUERIES: list[tuple[str, str, str, str]] = [
     ),
     ("overdue perhaps", "overdue=perhaps", "query.overdue", "overdue must be true or false"),
     ("sort by importance", "sort=importance", "query.sort", f"sort must be one of {SORTS}"),
+    (
+        "list_id not a list",
+        "list_id=groceries",
+        "query.list_id",
+        "list_id must be a list's id, such as 5d0c2a4e-8f1b-4c3d-9e2a-7b6f5a4c3d2e, or none",
+    ),
     (
         "sort and order",
         "sort=priority&order=asc",

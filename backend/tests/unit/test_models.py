@@ -165,7 +165,15 @@ def test_patch_schema_requires_no_field() -> None:
     writable = {name for name, prop in schema["properties"].items() if not prop.get("readOnly")}
 
     assert schema.get("required", []) == []
-    assert writable == {"title", "description", "is_completed", "priority", "due_at", "tags"}
+    assert writable == {
+        "title",
+        "description",
+        "is_completed",
+        "priority",
+        "due_at",
+        "tags",
+        "list_id",
+    }
 
 
 @pytest.mark.parametrize("field", ["title", "is_completed"])

@@ -26,20 +26,30 @@ from starlette.types import Scope
 from todo_api.api.headers import SECURITY_HEADERS
 from todo_api.api.limits import MAX_BODY_BYTES
 from todo_api.api.routing import route_template
-from todo_api.api.validation_messages import BLANK_TITLE, body_model, field_error
-from todo_api.db.availability import is_database_unavailable
+from todo_api.api.validation_messages import (
+    BLANK_TITLE,
+    body_model,
+    field_error,
+    query_parameters,
+)
+from todo_api.db.availability import is_database_timeout, is_database_unavailable
 from todo_api.errors import (
+    Conflict,
     DatabaseNotMigrated,
     DatabaseReadOnly,
     DatabaseUnavailable,
     InvalidInput,
+    ListNameTaken,
+    ListNotFound,
     TodoNotFound,
 )
+from todo_api.metrics import DatabaseErrorKind
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 2
 TODO_NOT_FOUND = "Todo not found."
+LIST_NOT_FOUND = "List not found."
 _MAX_BODY_TEXT = f"{MAX_BODY_BYTES // 1024} KiB"
 
 
@@ -98,6 +108,12 @@ def validation_error(field_errors: Sequence[dict[str, str]]) -> ErrorResponse:
 def not_found(detail: str = "Resource not found.") -> ErrorResponse:
     """The 404 for a path no route serves, and for what this user cannot see."""
     return ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", detail)
+
+
+def conflict(exc: Conflict) -> ErrorResponse:
+    """A 409: the request is fine, but what is stored stands in its way (the detail says
+    what, and how to proceed)."""
+    return ErrorResponse(HTTPStatus.CONFLICT, exc.error_code, str(exc))
 
 
 def service_unavailable(
@@ -159,14 +175,23 @@ def method_not_allowed(allowed: str) -> ErrorResponse:
     )
 
 
-def unauthorized() -> ErrorResponse:
-    """The 401 for an /api request without the configured API key (see `api/security.py`)."""
+def unauthorized(
+    detail: str = "Send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+    www_authenticate: str = "Bearer",
+) -> ErrorResponse:
+    """The 401 for an /api request without the configured API key (see `api/security.py`),
+    or without a valid JWT (`api/jwt_auth.py`, which passes its own detail and challenge)."""
     return ErrorResponse(
         HTTPStatus.UNAUTHORIZED,
         "UNAUTHORIZED",
-        "Send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
-        headers={"WWW-Authenticate": "Bearer"},
+        detail,
+        headers={"WWW-Authenticate": www_authenticate},
     )
+
+
+def forbidden(detail: str) -> ErrorResponse:
+    """The 403 for a valid JWT of another user than the path's (`api/jwt_auth.py`)."""
+    return ErrorResponse(HTTPStatus.FORBIDDEN, "FORBIDDEN", detail)
 
 
 def _documented(model: type[ErrorBody], description: str, example: ErrorResponse) -> dict[str, Any]:
@@ -192,6 +217,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         ErrorBody, "The database is unavailable; see Retry-After.", service_unavailable()
     ),
 }
+CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: _documented(
+        ErrorBody,
+        "What is stored stands in the way: `CONFLICT` (a list of that name exists) or "
+        "`LIST_NOT_EMPTY`.",
+        conflict(ListNameTaken("You already have a list of this name.")),
+    ),
+}
 BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     413: _documented(ErrorBody, f"The body is larger than {_MAX_BODY_TEXT}.", payload_too_large()),
@@ -209,8 +242,8 @@ async def _on_request_validation_error(request: Request, exc: RequestValidationE
         "route"
     ) not in _most_literal_routes(request):
         return method_not_allowed(_allowed_methods(request))
-    model = body_model(request)
-    return validation_error([field_error(error, model) for error in errors])
+    model, parameters = body_model(request), query_parameters(request)
+    return validation_error([field_error(error, model, parameters) for error in errors])
 
 
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
@@ -277,11 +310,27 @@ async def _on_todo_not_found(_: Request, __: TodoNotFound) -> Response:
     return not_found(TODO_NOT_FOUND)
 
 
+async def _on_list_not_found(_: Request, __: ListNotFound) -> Response:
+    return not_found(LIST_NOT_FOUND)
+
+
+async def _on_conflict(_: Request, exc: Conflict) -> Response:
+    return conflict(exc)
+
+
 async def _on_invalid_input(_: Request, exc: InvalidInput) -> Response:
     return validation_error([{"field": exc.field, "message": exc.message}])
 
 
-async def _on_database_unavailable(_: Request, exc: DatabaseUnavailable) -> Response:
+def _count_database_error(request: Request, kind: DatabaseErrorKind) -> None:
+    """`todo_api_db_errors_total{kind=...}`, when the app records metrics."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.count_database_error(kind)
+
+
+async def _on_database_unavailable(request: Request, exc: DatabaseUnavailable) -> Response:
+    _count_database_error(request, "unavailable")
     if isinstance(exc, DatabaseNotMigrated):
         logger.error("Database not migrated (%s): run todo-api migrate", exc)
         return service_unavailable("DATABASE_NOT_MIGRATED", NOT_MIGRATED)
@@ -295,8 +344,10 @@ async def _on_database_unavailable(_: Request, exc: DatabaseUnavailable) -> Resp
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     """Driver and pool failures: an outage is a 503, anything else a bug (500)."""
     if is_database_unavailable(exc):
+        _count_database_error(request, "timeout" if is_database_timeout(exc) else "unavailable")
         logger.warning("Database unavailable: %s", type(exc).__name__)
         return service_unavailable()
+    _count_database_error(request, "other")
     return await _on_unexpected_error(request, exc)
 
 
@@ -341,6 +392,8 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
     RequestValidationError: _on_request_validation_error,
     StarletteHTTPException: _on_http_exception,
     TodoNotFound: _on_todo_not_found,
+    ListNotFound: _on_list_not_found,
+    Conflict: _on_conflict,
     InvalidInput: _on_invalid_input,
     DatabaseUnavailable: _on_database_unavailable,
     asyncpg.PostgresError: _on_database_error,

@@ -31,6 +31,7 @@ from todo_api.api.errors import (
 )
 from todo_api.api.headers import SECURITY_HEADERS
 from todo_api.api.routing import route_template
+from todo_api.metrics import Metrics
 
 request_logger = logging.getLogger("todo_api.requests")
 
@@ -81,10 +82,14 @@ class ResponseHeadersAndLogMiddleware:
 
     Only these five fields: never the path's values, the query string, headers (so no
     credentials) or bodies. An exception that escapes the app is answered and logged as a
-    500."""
+    500.
 
-    def __init__(self, app: ASGIApp) -> None:
+    With `metrics`, the same method, route template, status and duration are recorded for
+    /metrics, here rather than in a layer of its own (specs/decisions/0014-metrics.md)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,28 +106,40 @@ class ResponseHeadersAndLogMiddleware:
                 message["headers"] = _with_response_headers(message.get("headers", ()), request_id)
             await send(message)
 
-        if not request_logger.isEnabledFor(logging.INFO):
+        logged = request_logger.isEnabledFor(logging.INFO)
+        metrics = self.metrics
+        if not logged and metrics is None:
             await self._answer(scope, receive, send_with_headers, lambda: status != 0)
             return
         started = time.perf_counter()
         try:
             await self._answer(scope, receive, send_with_headers, lambda: status != 0)
         finally:
-            fields = {
-                "method": scope["method"] if _LOGGED_METHOD.fullmatch(scope["method"]) else "OTHER",
-                "route": route_template(scope),
-                "status": status or HTTPStatus.INTERNAL_SERVER_ERROR.value,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                "request_id": request_id,
-            }
-            # The same fields twice: in the logfmt text, and as the record's own, for
-            # LOG_FORMAT=json (todo_api/logs.py).
-            request_logger.info(
-                "method=%(method)s route=%(route)s status=%(status)d "
-                "duration_ms=%(duration_ms).1f request_id=%(request_id)s",
-                fields,
-                extra=fields,
-            )
+            seconds = time.perf_counter() - started
+            route = route_template(scope)
+            final_status = status or HTTPStatus.INTERNAL_SERVER_ERROR.value
+            if metrics is not None:
+                metrics.observe_request(scope["method"], route, final_status, seconds)
+            if logged:
+                self._log(scope, route, final_status, seconds, request_id)
+
+    @staticmethod
+    def _log(scope: Scope, route: str, status: int, seconds: float, request_id: str) -> None:
+        fields = {
+            "method": scope["method"] if _LOGGED_METHOD.fullmatch(scope["method"]) else "OTHER",
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 1),
+            "request_id": request_id,
+        }
+        # The same fields twice: in the logfmt text, and as the record's own, for
+        # LOG_FORMAT=json (todo_api/logs.py).
+        request_logger.info(
+            "method=%(method)s route=%(route)s status=%(status)d "
+            "duration_ms=%(duration_ms).1f request_id=%(request_id)s",
+            fields,
+            extra=fields,
+        )
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, answered: Callable[[], bool]

@@ -35,3 +35,4 @@ UserId = Annotated[
 ]
 
 TodoId = Annotated[uuid.UUID, Path(description="The todo's id, as returned when it was created.")]
+ListId = Annotated[uuid.UUID, Path(description="The list's id, as returned when it was created.")]

@@ -15,11 +15,14 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from todo_api.models.lists import TodoListPublic
 from todo_api.models.todos import TodoPublic
+from todo_api.services.lists import ListRecord, ListRecordPage
 from todo_api.services.todo_listing import TodoRecordPage
 from todo_api.services.todos import TodoRecord
 
 _FIELDS = tuple(TodoPublic.model_fields)
+_LIST_FIELDS = tuple(TodoListPublic.model_fields)
 
 
 def _encode_other(value: object) -> str:
@@ -54,6 +57,28 @@ def page_response(page: TodoRecordPage) -> JSONResponse:
     return JSONResponse(
         {
             "items": [_todo(record) for record in page.items],
+            "count": page.count,
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+def _list(record: ListRecord) -> dict[str, Any]:
+    return {name: record[name] for name in _LIST_FIELDS}
+
+
+def list_response(
+    record: ListRecord, *, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """One list, shaped as `TodoListPublic`."""
+    return JSONResponse(_list(record), status_code=status_code, headers=headers)
+
+
+def list_page_response(page: ListRecordPage) -> JSONResponse:
+    """A page of lists, shaped as `TodoListPage`."""
+    return JSONResponse(
+        {
+            "items": [_list(record) for record in page.items],
             "count": page.count,
             "next_cursor": page.next_cursor,
         }

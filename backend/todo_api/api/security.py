@@ -38,6 +38,17 @@ def _presented_keys(headers: Headers) -> list[str]:
     return keys
 
 
+class ApiKey:
+    """The configured key, kept only as its digest. `matches` compares in constant time; the
+    JWT middleware (`api/jwt_auth.py`) uses it for the key in `X-API-Key`."""
+
+    def __init__(self, api_key: str) -> None:
+        self._expected = _digest(api_key)
+
+    def matches(self, presented: str) -> bool:
+        return hmac.compare_digest(_digest(presented.strip()), self._expected)
+
+
 def is_protected(scope: Scope) -> bool:
     """Whether the key is required for this path (the app's own path, below any root path)."""
     # Starlette's own rule, which routing uses too: the root path is stripped only as whole

@@ -2,12 +2,22 @@
 and the bulk changes, and what each of those adds. Each is one pydantic model, so the
 OpenAPI document, the validation and the service's `TodoFilters` come from one place."""
 
+import uuid
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from todo_api.errors import InvalidInput
 from todo_api.models.fields import NO_NUL_CHARACTER, Instant, TimeZoneName, nfc
+from todo_api.models.lists import EXAMPLE_LIST_ID
 from todo_api.models.todos import TAGS_MAX_COUNT, Priority, Sort, Tag
 from todo_api.services.cursor import CURSOR_MAX_LENGTH
 from todo_api.services.todo_filters import TodoFilters
@@ -51,6 +61,20 @@ class TodoFilterQuery(BaseModel):
         default=None,
         description="`true`: open todos whose `due_at` has passed; `false`: all the others.",
     )
+    list_id: uuid.UUID | Literal["none"] | None = Field(
+        default=None, description="The todos of this list, or `none` for those in no list."
+    )
+
+    @field_validator("list_id", mode="wrap")
+    @classmethod
+    def _one_sentence_for_list_id(
+        cls, value: object, handler: ValidatorFunctionWrapHandler
+    ) -> object:
+        """One error, not one per member of the union (a UUID, or `none`)."""
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(f"must be a list's id, such as {EXAMPLE_LIST_ID}, or none") from None
 
     def filters(self) -> TodoFilters:
         """The service's view of these filters."""
@@ -62,6 +86,7 @@ class TodoFilterQuery(BaseModel):
             due_before=self.due_before,
             due_after=self.due_after,
             overdue=self.overdue,
+            list_id=self.list_id,
         )
 
 
@@ -87,7 +112,8 @@ class TodoListQuery(TodoFilterQuery):
         description=(
             "The order, `-` first for descending; the default is `-created_at`, newest "
             "first. Ties go to the newest `created_at`. Todos without `due_at` come last "
-            "in both due orders."
+            "in both due orders. `position` is the user's own order of one list, and "
+            "needs `list_id`."
         ),
     )
     order: Literal["asc", "desc"] | None = Field(

@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from todo_api.api.todo_queries import TodoFilterQuery
 from todo_api.models.fields import NOT_AN_INSTANT
+from todo_api.models.lists import EXAMPLE_LIST_NAME, TodoListCreate, TodoListPatch
 from todo_api.models.todos import (
     BULK_MAX_ITEMS,
     EXAMPLE_TITLE,
@@ -25,6 +26,7 @@ from todo_api.models.todos import (
     TodoBase,
     TodoBulkChange,
     TodoBulkCreate,
+    TodoMove,
 )
 from todo_api.services.cursor import NOT_A_CURSOR
 
@@ -113,12 +115,17 @@ class BodyShape:
 
     fields: Sequence[str] = _WRITABLE
     example: str = _EXAMPLE_BODY
+    # The route's query parameters, for an unknown one (empty: the todos' filters).
+    parameters: Sequence[str] = ()
 
 
 # The bodies whose example is not a todo's.
 _EXAMPLES: dict[type[BaseModel], str] = {
     TodoBulkCreate: f'{{"todos": [{_EXAMPLE_BODY}]}}',
     TodoBulkChange: '{"is_completed": true}',
+    TodoListCreate: f'{{"name": "{EXAMPLE_LIST_NAME}"}}',
+    TodoListPatch: '{"name": "Work"}',
+    TodoMove: f'{{"after": "{EXAMPLE_TODO_ID}"}}',
 }
 
 
@@ -141,19 +148,22 @@ def body_shape(model: type[BaseModel] | None, location: Sequence[str | int]) -> 
             model = _model_in(field.annotation) if field is not None else None
     if model is None:
         return BodyShape()
-    fields = [name for name in model.model_fields if name not in READ_ONLY_FIELDS]
+    read_only = getattr(model, "read_only_fields", READ_ONLY_FIELDS)
+    fields = [name for name in model.model_fields if name not in read_only]
     return BodyShape(fields=fields, example=_EXAMPLES.get(model, _EXAMPLE_BODY))
 
 
 _FILTERS = tuple(TodoFilterQuery.model_fields)
-_THE_FILTERS = f"The filters are {', '.join(_FILTERS[:-1])} and {_FILTERS[-1]}."
 
 
-def _unknown_parameter(name: str) -> str:
-    """A query parameter a bulk change does not know: a misspelt filter, most likely."""
-    close = difflib.get_close_matches(name, _FILTERS, n=1, cutoff=0.6)
+def _unknown_parameter(name: str, parameters: Sequence[str]) -> str:
+    """A query parameter the route does not know: a misspelt filter (of a bulk change),
+    or parameter (of the lists), most likely."""
+    known = parameters or _FILTERS
+    kind = "filter" if set(known) == set(_FILTERS) else "parameter"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else "."
-    return f"{name} is not a filter{hint} {_THE_FILTERS}"
+    return f"{name} is not a {kind}{hint} The {kind}s are {_listed(list(known))}."
 
 
 def _by_input(field: str, name: str, kind: str, value: object) -> str | None:
@@ -190,7 +200,7 @@ def _structural(field: str, name: str, error: Mapping[str, Any], shape: BodyShap
         return f"Body is not valid JSON: {reason}" if reason else "Body is not valid JSON"
     if kind == "extra_forbidden":
         if field.startswith("query."):
-            return _unknown_parameter(name)
+            return _unknown_parameter(name, shape.parameters)
         return _unknown_field(name, shape.fields)
     if field != "body":
         return None
@@ -226,8 +236,25 @@ def body_model(request: Request) -> type[BaseModel] | None:
     return _model_in(getattr(getattr(body, "field_info", None), "annotation", None))
 
 
-def field_error(error: Mapping[str, Any], model: type[BaseModel] | None) -> dict[str, str]:
-    """One entry of `field_errors`, for an error in a request whose body is a `model`."""
+def query_parameters(request: Request) -> tuple[str, ...]:
+    """The names of the route's query parameters."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    names: list[str] = []
+    for param in getattr(dependant, "query_params", ()):
+        model = _model_in(getattr(param.field_info, "annotation", None))
+        # Parameters declared as one model (`Annotated[TodoBulkQuery, Query()]`): its fields.
+        names += list(model.model_fields) if model is not None else [param.alias]
+    return tuple(names)
+
+
+def field_error(
+    error: Mapping[str, Any], model: type[BaseModel] | None, parameters: Sequence[str] = ()
+) -> dict[str, str]:
+    """One entry of `field_errors`, for an error in a request whose body is a `model` and
+    whose query parameters are `parameters`."""
     field = field_name(error)
-    shape = body_shape(model, error["loc"]) if error["loc"][:1] == ("body",) else None
+    if error["loc"][:1] == ("body",):
+        shape: BodyShape | None = body_shape(model, error["loc"])
+    else:
+        shape = BodyShape(parameters=parameters)
     return {"field": field, "message": validation_message(field, error, shape)}

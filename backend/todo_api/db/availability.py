@@ -45,3 +45,12 @@ def is_database_unavailable(exc: BaseException) -> bool:
         ):
             return True
     return False
+
+
+def is_database_timeout(exc: BaseException) -> bool:
+    """True when `exc`, or anything it wraps, is a timeout: no pooled connection in time, a
+    connect that took too long, or a statement cancelled by statement_timeout."""
+    return any(
+        isinstance(cause, TimeoutError) or getattr(cause, "sqlstate", None) == _QUERY_CANCELED
+        for cause in _causes(exc)
+    )

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -32,6 +33,7 @@ from sqlalchemy.sql.expression import ClauseElement
 
 from todo_api.db.url import DatabaseTarget
 from todo_api.errors import DatabaseNotMigrated, DatabaseReadOnly, DatabaseUnavailable
+from todo_api.metrics import Metrics
 from todo_api.settings import Settings
 
 if TYPE_CHECKING:
@@ -129,9 +131,10 @@ class Query:
 async def _keep_session(_connection: Connection[Record]) -> None:
     """Skip the pool's session reset on release (RESET ALL, UNLISTEN *, CLOSE ALL, ...).
 
-    The app never changes session state: no SET, LISTEN, cursors, advisory locks or
-    transactions spanning statements (asyncpg still rolls back any open transaction
-    itself). The default reset would cost a second round trip on every request."""
+    The app never changes session state: no SET, LISTEN, cursors or session advisory
+    locks; its one transaction (a move) ends before the connection is given back, with its
+    advisory lock (asyncpg still rolls back any transaction left open). The default reset
+    would cost a second round trip on every request."""
 
 
 class Database:
@@ -150,7 +153,11 @@ class Database:
     woken (MagicStack/asyncpg#1247), so under load some requests lose that race again and
     again: at 64 clients on a pool of 10 the slowest 1% waited four to five times as long
     as the median. A FIFO semaphore as wide as the pool goes in front of it, so a borrower that
-    passes it always finds a connection, and waiting is in arrival order."""
+    passes it always finds a connection, and waiting is in arrival order.
+
+    With `metrics`, the pool's gauges follow the semaphore: a borrower is waiting while it
+    queues for a turn (counted only when it has to queue), and in use from its turn until
+    it gives the connection back."""
 
     def __init__(
         self,
@@ -161,8 +168,11 @@ class Database:
         connect_budget: float = 0.0,
         statement_cache_size: int = DEFAULT_STATEMENT_CACHE_SIZE,
         max_idle_seconds: float = 300.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._acquire_timeout = acquire_timeout
+        self._max_size = max_size
+        self._metrics = metrics
         self._connect_budget = connect_budget
         self._told_pooled = False
         # FIFO in every Python this project supports (python/cpython#93222, in 3.11.0): a
@@ -180,6 +190,8 @@ class Database:
     async def open(self) -> None:
         """Prepare the pool (no connection is made yet)."""
         await self._pool
+        if self._metrics is not None:
+            self._metrics.pool_size.inc(self._max_size)
 
     async def close(self) -> None:
         """Close every connection gracefully; waits up to CLOSE_TIMEOUT_SECONDS for borrowed
@@ -190,6 +202,8 @@ class Database:
         except TimeoutError:
             logger.warning("Database connections still busy at shutdown; closing them")
             self._pool.terminate()
+        if self._metrics is not None:
+            self._metrics.pool_size.dec(self._max_size)
         logger.info("Database pool closed")
 
     async def fetch_one(self, query: Query, **values: object) -> Record | None:
@@ -236,6 +250,25 @@ class Database:
                 await self._give_back(connection)
             attempt += 1
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One connection for a few statements that commit together, or not at all.
+
+        Only for what one statement cannot do: a move, which must lock its list before it
+        reads the neighbours (a statement's snapshot is taken before any lock it waits
+        for). Nothing in it is sent again after a lost connection: the caller sees the
+        error (a 503)."""
+        connection = await self._borrow()
+        try:
+            async with connection.transaction():
+                yield Transaction(connection)
+        except _SCHEMA_BEHIND as exc:
+            raise DatabaseNotMigrated(str(exc)) from exc
+        except asyncpg.ReadOnlySQLTransactionError as exc:
+            raise DatabaseReadOnly(str(exc)) from exc
+        finally:
+            await self._give_back(connection)
+
     def _say_pooled_once(self, exc: BaseException) -> None:
         if self._told_pooled:
             return
@@ -253,13 +286,31 @@ class Database:
 
         `asyncio.timeout` rather than `acquire(timeout=...)`, whose `wait_for` runs every
         acquire as a task of its own on Python 3.11."""
+        metrics = self._metrics
         async with asyncio.timeout(self._acquire_timeout):
-            await self._turns.acquire()
+            if metrics is not None and self._turns.locked():
+                await self._queue_for_turn(metrics)
+            else:  # a free turn: acquire() returns at once
+                await self._turns.acquire()
+            if metrics is not None:
+                metrics.pool_in_use.inc()
             try:
                 return await self._acquire_connecting()
             except BaseException:
-                self._turns.release()
+                self._end_turn()
                 raise
+
+    async def _queue_for_turn(self, metrics: Metrics) -> None:
+        metrics.pool_waiting.inc()
+        try:
+            await self._turns.acquire()
+        finally:
+            metrics.pool_waiting.dec()
+
+    def _end_turn(self) -> None:
+        self._turns.release()
+        if self._metrics is not None:
+            self._metrics.pool_in_use.dec()
 
     async def _acquire_connecting(self) -> PoolConnectionProxy[Record]:
         """`pool.acquire()`, trying a refused connect again within DB_CONNECT_TIMEOUT.
@@ -289,12 +340,27 @@ class Database:
         try:
             await self._pool.release(connection)
         finally:
-            self._turns.release()
+            self._end_turn()
 
     @property
     def pool(self) -> asyncpg.Pool[Record]:
         """The underlying pool, for health and leak checks."""
         return self._pool
+
+
+class Transaction:
+    """The statements of `Database.transaction`, on its one connection."""
+
+    def __init__(self, connection: PoolConnectionProxy[Record]) -> None:
+        self._connection = connection
+
+    async def fetch_one(self, query: Query, **values: object) -> Record | None:
+        """The first row, or None."""
+        return await _fetch_one(self._connection, query.sql, query.arguments(values))
+
+    async def fetch_all(self, query: Query, **values: object) -> list[Record]:
+        """Every row."""
+        return await _fetch_all(self._connection, query.sql, query.arguments(values))
 
 
 async def _fetch_one(
@@ -347,9 +413,11 @@ def pool_options(target: DatabaseTarget, settings: Settings) -> PoolOptions:
     )
 
 
-def create_database(target: DatabaseTarget, settings: Settings) -> Database:
-    """The app's pool for `target`, sized and timed out as the settings say. Says once in
-    the log where the database is and how it is reached."""
+def create_database(
+    target: DatabaseTarget, settings: Settings, metrics: Metrics | None = None
+) -> Database:
+    """The app's pool for `target`, sized and timed out as the settings say, its gauges in
+    `metrics` when given. Says once in the log where the database is and how it is reached."""
     options = pool_options(target, settings)
     for notice in target.notices:
         logger.info("%s", notice)
@@ -367,4 +435,5 @@ def create_database(target: DatabaseTarget, settings: Settings) -> Database:
         acquire_timeout=settings.db_pool_timeout,
         connect_budget=settings.db_connect_timeout,
         statement_cache_size=options.statement_cache_size,
+        metrics=metrics,
     )

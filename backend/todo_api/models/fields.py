@@ -128,8 +128,6 @@ SQLModel.metadata = MetaData(
 )
 
 
-
-
 def document_read_only_fields(schema: dict[str, Any], model: type["RequestBody"]) -> None:
     """List the ignored fields in a body's schema as `readOnly` (OpenAPI: "SHOULD NOT be
     sent", which Swagger UI, ReDoc and schemathesis honour), of any value, so the document

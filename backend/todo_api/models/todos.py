@@ -26,12 +26,16 @@ from pydantic import (
 )
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     CheckConstraint,
     ColumnElement,
     DateTime,
+    ForeignKeyConstraint,
     Index,
+    Sequence,
     SmallInteger,
     String,
+    UniqueConstraint,
     false,
     func,
     literal_column,
@@ -132,6 +136,7 @@ Tag = Annotated[
 ]
 Tags = Annotated[list[Tag], MaxLen(TAGS_MAX_COUNT), AfterValidator(_without_duplicates)]
 
+
 class TodoCore(SQLModel):
     """The fields a todo had from the start, which every PUT sends."""
 
@@ -170,6 +175,11 @@ class TodoPlanning(SQLModel):
         sa_column_kwargs={"server_default": text("'{}'")},
         schema_extra={"examples": [EXAMPLE_TAGS]},
     )
+    list_id: uuid.UUID | None = Field(
+        default=None,
+        description="The list it is in (one of the user's), or null for none.",
+        schema_extra={"examples": [None]},
+    )
 
 
 class TodoBase(TodoPlanning, TodoCore):
@@ -181,7 +191,8 @@ class TodoBase(TodoPlanning, TodoCore):
 class Sort(StrEnum):
     """The listing's order: a field, descending when it starts with `-`. Outside the
     `created_at` orders, ties go to the newest `created_at`, then the larger `id`. Todos
-    without `due_at` come last in both due orders."""
+    without `due_at` come last in both due orders. `position` is the user's own order of
+    one list's todos (with `list_id`), which has no ties."""
 
     CREATED_AT_DESC = "-created_at"
     CREATED_AT = "created_at"
@@ -191,6 +202,7 @@ class Sort(StrEnum):
     DUE_AT = "due_at"
     PRIORITY_DESC = "-priority"
     PRIORITY = "priority"
+    POSITION = "position"
 
     @property
     def key(self) -> str:
@@ -213,9 +225,18 @@ def sort_key(sort: Sort, column: ColumnElement[Any]) -> ColumnElement[Any]:
     return column
 
 
+# Where a todo is in its list's manual order (decision 0015): a new todo, or one moved to
+# the end, takes the next value of this sequence times POSITION_GAP, which is larger than
+# every position ever given; a move between two neighbours takes the middle of their gap.
+POSITION_SEQUENCE = Sequence("todos_position_seq", metadata=SQLModel.metadata)
+POSITION_GAP = 2**24
+NEXT_POSITION = f"nextval('{POSITION_SEQUENCE.name}') * {POSITION_GAP}"
+
+
 class Todo(TodoBase, table=True):
     """The `todos` table. `(user_id, id)` is the key: every access is by user, and a
-    distributed PostgreSQL (Citus) can later shard on `user_id`."""
+    distributed PostgreSQL (Citus) can later shard on `user_id`. The list is referred to by
+    `(user_id, list_id)`, so a todo can only ever be in a list of its own user's."""
 
     __tablename__ = "todos"
     __table_args__ = (
@@ -224,6 +245,23 @@ class Todo(TodoBase, table=True):
         CheckConstraint(f"cardinality(tags) <= {TAGS_MAX_COUNT}", name="tags_at_most_20"),
         Index(
             "ix_todos_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")
+        ),
+        ForeignKeyConstraint(
+            ["user_id", "list_id"],
+            ["lists.user_id", "lists.id"],
+            name="fk_todos_user_id_list_id_lists",
+        ),
+        # No two todos at one place in a list ("no list" included: nulls not distinct).
+        # Checked at the end of each statement (deferrable), so one UPDATE can respace a
+        # whole list. It is also the index of `sort=position`.
+        UniqueConstraint(
+            "user_id",
+            "list_id",
+            "position",
+            name="uq_todos_user_id_list_id_position",
+            deferrable=True,
+            initially="IMMEDIATE",
+            postgresql_nulls_not_distinct=True,
         ),
     )
 
@@ -238,14 +276,18 @@ class Todo(TodoBase, table=True):
         sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": text("now()")}
     )
     completed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    position: int = Field(
+        sa_type=BigInteger, sa_column_kwargs={"server_default": text(NEXT_POSITION)}
+    )
 
 
 def _index_each_sort() -> None:
     """One index per sort not by `created_at` (whose index serves both directions, read
-    backwards for the oldest first), in exactly the sort's order."""
+    backwards for the oldest first) or `position` (the unique constraint's index), in
+    exactly the sort's order."""
     columns = SQLModel.metadata.tables[Todo.__tablename__].c
     for sort in Sort:
-        if sort.key == "created_at":
+        if sort.key in {"created_at", "position"}:
             continue
         key = sort_key(sort, columns[sort.key])
         Index(
@@ -298,6 +340,7 @@ class _PlanningChanges(SQLModel):
         default=MISSING, schema_extra={"examples": [EXAMPLE_DUE_AT]}
     )
     tags: Tags | MISSING = Field(default=MISSING, schema_extra={"examples": [EXAMPLE_TAGS]})
+    list_id: uuid.UUID | MISSING | None = Field(default=MISSING, schema_extra={"examples": [None]})
 
 
 class TodoReplace(_PlanningChanges, TodoCore, _RequestBody):
@@ -366,6 +409,30 @@ class TodoBulkChange(_RequestBody):
         return self
 
 
+class TodoMove(RequestBody):
+    """POST /todos/{todo_id}/move body: where the todo goes in the manual order.
+
+    `after` names the todo it must come just after, `before` the one it must come just
+    before; one is enough, both must be neighbours, and neither means the end of the
+    list. Both are todos of the list it moves to."""
+
+    list_id: uuid.UUID | MISSING | None = Field(
+        default=MISSING,
+        description="The list to move it to (null: no list). Left out: the list it is in.",
+        schema_extra={"examples": [None]},
+    )
+    before: uuid.UUID | None = Field(
+        default=None,
+        description="The todo it must come just before, or null.",
+        schema_extra={"examples": [None]},
+    )
+    after: uuid.UUID | None = Field(
+        default=None,
+        description="The todo it must come just after, or null.",
+        schema_extra={"examples": [EXAMPLE_TODO_ID]},
+    )
+
+
 class TodoPage(SQLModel):
     """One page of a listing. `count` counts every item matching the filters, on all pages."""
 
@@ -411,6 +478,15 @@ class TagCount(SQLModel):
 
 
 TAG_STATS_MAX = 50
+LIST_STATS_MAX = 100
+
+
+class ListCount(SQLModel):
+    """One list (null: no list) with how many of the matching todos it holds."""
+
+    list_id: uuid.UUID | None = Field(schema_extra={"examples": [None]})
+    open: int = Field(schema_extra={"examples": [2]})
+    total: int = Field(schema_extra={"examples": [4]})
 
 
 class TodoStats(SQLModel):
@@ -427,4 +503,10 @@ class TodoStats(SQLModel):
     by_priority: PriorityCounts
     by_tag: list[TagCount] = Field(
         description=f"The {TAG_STATS_MAX} tags on most todos, most first (then by name)."
+    )
+    by_list: list[ListCount] = Field(
+        description=(
+            f"The {LIST_STATS_MAX} lists holding most of the todos (null: those in no list), "
+            "most first (then by id); lists without any are left out."
+        )
     )

@@ -76,7 +76,7 @@ class Cursor:
 
 
 def _expected_kinds(sort: Sort) -> tuple[int, ...]:
-    if sort.key == "priority":
+    if sort.key in {"priority", "position"}:
         return (_NUMBER,)
     if sort.key == "due_at":
         return (_INSTANT, _NO_KEY)
@@ -102,6 +102,8 @@ def decode_cursor(token: str, *, sort: Sort, binding: bytes) -> Cursor:
         raise InvalidInput(_FIELD, NOT_A_CURSOR) from None
     if issued_for != binding or _SORTS[sort_index] != sort:
         raise InvalidInput(_FIELD, OTHER_LISTING)
-    if kind not in _expected_kinds(sort) or (kind == _NUMBER and not 0 <= key < len(Priority)):
+    if kind not in _expected_kinds(sort) or (
+        sort.key == "priority" and not 0 <= key < len(Priority)
+    ):
         raise InvalidInput(_FIELD, NOT_A_CURSOR)
     return Cursor(sort=sort, key=sort_key, created_at=created_at, id=uuid.UUID(bytes=id_bytes))

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeEngine
 from sqlmodel import SQLModel
 
-from todo_api.models.todos import Priority, TodoPublic
+from todo_api.models.todos import NEXT_POSITION, Priority, TodoPublic
 
 TODOS = SQLModel.metadata.tables["todos"]
 COLUMNS = TODOS.c
@@ -48,6 +48,15 @@ _ONE: ColumnElement[Any] = literal_column("1")
 NEXT_UPDATED_AT = func.greatest(
     func.statement_timestamp(), COLUMNS.updated_at + literal_column("interval '1 microsecond'")
 )
+
+
+# The end of any list: larger than every position given so far (models.todos.Todo).
+AT_THE_END: ColumnElement[Any] = literal_column(NEXT_POSITION)
+
+
+def position_after_list_change(new_list_id: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A todo that changes lists goes to the end of its new one; otherwise it stays."""
+    return case((COLUMNS.list_id.is_distinct_from(new_list_id), AT_THE_END), else_=COLUMNS.position)
 
 
 def priority_name(rank: ColumnElement[Any]) -> ColumnElement[Any]:

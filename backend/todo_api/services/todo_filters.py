@@ -9,10 +9,11 @@ is one statement variant, compiled once by the caller; the values travel as para
 """
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, String, bindparam, func, or_, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -53,6 +54,8 @@ class TodoFilters:
     due_before: datetime | None = None  # exclusive
     due_after: datetime | None = None  # inclusive
     overdue: bool | None = None
+    # One list's todos, or ("none") those in no list.
+    list_id: uuid.UUID | Literal["none"] | None = None
 
     @property
     def shape(self) -> tuple[str, ...]:
@@ -68,7 +71,14 @@ class TodoFilters:
             "due_before": self.due_before,
             "due_after": self.due_after,
             "overdue": self.overdue,
+            "list_id": self.list_id if isinstance(self.list_id, uuid.UUID) else None,
+            "no_list": True if self.list_id == "none" else None,
         }
+
+    @property
+    def one_list(self) -> bool:
+        """The todos of one list (or of no list): what a manual order orders."""
+        return self.list_id is not None
 
     @property
     def is_empty(self) -> bool:
@@ -92,6 +102,8 @@ class TodoFilters:
             values["match_due_after"] = self.due_after
         if self.overdue is not None:
             values["match_overdue"] = self.overdue
+        if isinstance(self.list_id, uuid.UUID):
+            values["match_list_id"] = self.list_id
         return values
 
     def fingerprint(self) -> bytes:
@@ -106,6 +118,7 @@ class TodoFilters:
                 self.due_before.isoformat() if self.due_before else None,
                 self.due_after.isoformat() if self.due_after else None,
                 self.overdue,
+                str(self.list_id),
             )
         )
         return hashlib.blake2b(canonical.encode(), digest_size=8).digest()
@@ -137,4 +150,8 @@ def conditions(shape: tuple[str, ...]) -> list[ColumnElement[bool]]:
         # Never NULL (a todo without due_at is not overdue), so `false` is the exact rest.
         is_overdue = func.coalesce(_OVERDUE, text("false"))
         found.append(is_overdue == bindparam("match_overdue"))
+    if "list_id" in shape:
+        found.append(COLUMNS.list_id == bindparam("match_list_id"))
+    if "no_list" in shape:
+        found.append(COLUMNS.list_id.is_(None))
     return found

@@ -22,11 +22,17 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, select, true, tup
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from todo_api.db.database import Database, Query
+from todo_api.errors import InvalidInput
 from todo_api.models.todos import Priority, Sort, sort_key
 from todo_api.services.cursor import Cursor, SortKey, decode_cursor
 from todo_api.services.todo_columns import COLUMNS, PUBLIC, RANKS, TODOS
 from todo_api.services.todo_filters import TodoFilters, conditions
 from todo_api.services.todos import TodoRecord
+
+POSITION_NEEDS_A_LIST = (
+    "sort=position is the order of one list: send list_id=<the list's id>, or "
+    "list_id=none for the todos in no list."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,12 @@ def _order(
             _direction(columns.created_at, sort.descending),
             _direction(columns.id, sort.descending),
         ]
+    if sort.key == "position":  # one list's positions, which are unique
+        if not keyed:
+            return [columns.sort_key.asc()]
+        # The list first, though it is one: PostgreSQL takes `list_id IS NULL` as a bound
+        # of the index, but not as making the index's next column its order.
+        return [columns.list_id.asc(), columns.position.asc()]
     key = sort_key(sort, columns[sort.key]) if keyed else columns.sort_key
     return [
         _direction(key, sort.descending),
@@ -68,6 +80,8 @@ def _after_cursor(sort: Sort) -> list[list[ColumnElement[bool]]]:
         return [[tie < cursor_tie if sort.descending else tie > cursor_tie]]
     key = sort_key(sort, COLUMNS[sort.key])
     cursor_key = sort_key(sort, bindparam("after_key", type_=COLUMNS[sort.key].type))
+    if sort.key == "position":
+        return [[key > cursor_key]]
     if sort.descending:  # every column descending: one row comparison
         return [
             [tuple_(key, COLUMNS.created_at, COLUMNS.id) < tuple_(cursor_key, *cursor_tie.clauses)]
@@ -118,7 +132,11 @@ def listing_binding(user_id: str, sort: Sort, filters: TodoFilters) -> bytes:
 
 
 def _key_of(record: TodoRecord, sort: Sort) -> SortKey:
-    """The sort key of a todo as a cursor holds it (a priority by its place)."""
+    """The sort key of a todo as a cursor holds it (a priority by its place; a position,
+    which the API does not show, as the statement selected it)."""
+    if sort.key == "position":
+        position: int = record["sort_key"]
+        return position
     value: SortKey = record[sort.key]
     if sort.key == "priority":
         return RANKS[Priority(record["priority"])]
@@ -135,6 +153,8 @@ async def list_todos(
     cursor: str | None,
 ) -> TodoRecordPage:
     """A page of the user's todos matching `filters`, in the order of `sort`."""
+    if sort is Sort.POSITION and not filters.one_list:
+        raise InvalidInput("query.sort", POSITION_NEEDS_A_LIST)
     binding = listing_binding(user_id, sort, filters)
     position = decode_cursor(cursor, sort=sort, binding=binding) if cursor is not None else None
     query = _list_query(sort, filters.shape, after=position is not None)
@@ -142,8 +162,9 @@ async def list_todos(
     if position is not None:
         if sort.key != "created_at":
             values["after_key"] = position.key
-        values["after_created_at"] = position.created_at
-        values["after_id"] = position.id
+        if sort.key != "position":  # positions have no ties to break
+            values["after_created_at"] = position.created_at
+            values["after_id"] = position.id
     rows = await database.fetch_all(query, **values)
     total = rows[0]["total"]
     items = [row for row in rows if row["id"] is not None]  # no match: one row, the count

@@ -12,10 +12,12 @@ records directly instead of building a pydantic model per row (see `api/response
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
+import asyncpg
 import orjson
 from asyncpg import Record
 from sqlalchemy import (
@@ -41,6 +43,7 @@ from todo_api.models.todos import (
     TodoPatch,
     TodoReplace,
 )
+from todo_api.services.lists import owned_list_ids
 from todo_api.services.todo_columns import (
     COLUMNS,
     NEXT_UPDATED_AT,
@@ -49,6 +52,7 @@ from todo_api.services.todo_columns import (
     completion_time,
     current,
     given_type,
+    position_after_list_change,
     stored,
 )
 from todo_api.services.todo_filters import TodoFilters, conditions
@@ -62,6 +66,7 @@ NO_FILTER = (
     "a DELETE without one would remove them all."
 )
 _OWNED = (_OWNER, COLUMNS.id == bindparam("todo_id"))
+NOT_YOUR_LIST = "list_id must be the id of one of your lists, or null for none."
 
 TodoRecord = Record
 """One todo: a record with exactly `TodoPublic`'s fields."""
@@ -80,9 +85,21 @@ def _written(
             if insert
             else completion_time(new, was_completed=COLUMNS.is_completed)
         )
+    if "list_id" in values and not insert:  # (an insert goes to the end by default)
+        values["position"] = position_after_list_change(values["list_id"])
     if not insert:
         values["updated_at"] = NEXT_UPDATED_AT
     return values
+
+
+@contextmanager
+def _in_own_lists(field: str = "body.list_id") -> Iterator[None]:
+    """The foreign key refused the todo's list: not one of this user's (whether another
+    user's or nobody's, the answer is the same)."""
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError:
+        raise InvalidInput(field, NOT_YOUR_LIST) from None
 
 
 _INSERT = Query.compile(
@@ -179,7 +196,8 @@ async def _one_or_not_found(database: Database, query: Query, **values: object) 
 
 async def create_todo(database: Database, user_id: str, data: TodoCreate) -> TodoRecord:
     """Insert a todo; the database assigns its id and timestamps."""
-    row = await database.fetch_one(_INSERT, user_id=user_id, **data.model_dump())
+    with _in_own_lists():
+        row = await database.fetch_one(_INSERT, user_id=user_id, **data.model_dump())
     assert row is not None  # noqa: S101  (INSERT ... RETURNING always returns the row)
     return row
 
@@ -191,7 +209,30 @@ async def create_todos(
     rows = [
         {"ordinal": ordinal, **todo.model_dump(mode="json")} for ordinal, todo in enumerate(todos)
     ]
-    return await database.fetch_all(_BULK_INSERT, user_id=user_id, rows=orjson.dumps(rows).decode())
+    try:
+        return await database.fetch_all(
+            _BULK_INSERT, user_id=user_id, rows=orjson.dumps(rows).decode()
+        )
+    except asyncpg.ForeignKeyViolationError:
+        raise await _first_foreign_list(database, user_id, todos) from None
+
+
+async def _first_foreign_list(
+    database: Database, user_id: str, todos: list[TodoCreate]
+) -> InvalidInput:
+    """The error naming the first todo whose list is not the user's (the foreign key
+    does not say which row it refused)."""
+    wanted = list({todo.list_id for todo in todos if todo.list_id is not None})
+    owned = await owned_list_ids(database, user_id, wanted)
+    first = next(
+        (
+            i
+            for i, todo in enumerate(todos)
+            if todo.list_id is not None and todo.list_id not in owned
+        ),
+        0,
+    )
+    return InvalidInput(f"body.todos.{first}.list_id", NOT_YOUR_LIST)
 
 
 async def get_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoRecord:
@@ -257,6 +298,7 @@ async def _update(
     database: Database, user_id: str, todo_id: uuid.UUID, values: dict[str, Any]
 ) -> TodoRecord:
     fields = tuple(name for name in _WRITABLE if name in values)
-    return await _one_or_not_found(
-        database, _update_query(fields), user_id=user_id, todo_id=todo_id, **values
-    )
+    with _in_own_lists():
+        return await _one_or_not_found(
+            database, _update_query(fields), user_id=user_id, todo_id=todo_id, **values
+        )

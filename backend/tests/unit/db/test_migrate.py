@@ -36,7 +36,8 @@ def test_the_migrations_sql_is_written_without_a_database() -> None:
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
     assert "ALTER TABLE todos ADD COLUMN IF NOT EXISTS priority" in migration_sql("0001")
     assert "IS NOT NFC NORMALIZED" in migration_sql("0002")
-    assert migration_sql("0003") == "", "nothing follows the newest revision"
+    assert "CREATE TABLE IF NOT EXISTS lists" in migration_sql("0003")
+    assert migration_sql("0004") == "", "nothing follows the newest revision"
 
 
 SQUAWK_CONFIG = SCRIPT_LOCATION / "squawk.toml"

@@ -46,6 +46,8 @@ TIMESTAMPS = [
 
 
 def _key_for(sort: Sort, moment: datetime) -> SortKey:
+    if sort.key == "position":
+        return -3 * 2**24
     return 2 if sort.key == "priority" else moment
 
 

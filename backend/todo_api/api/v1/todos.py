@@ -17,6 +17,7 @@ from todo_api.models.todos import (
     TodoBulkCreate,
     TodoCreate,
     TodoItems,
+    TodoMove,
     TodoPage,
     TodoPatch,
     TodoPublic,
@@ -26,6 +27,7 @@ from todo_api.models.todos import (
     TodosUpdated,
 )
 from todo_api.services import todo_listing as listing
+from todo_api.services import todo_moves as moves
 from todo_api.services import todo_stats as stats
 from todo_api.services import todos as service
 from todo_api.services.todos import TodoRecord
@@ -210,3 +212,27 @@ async def toggle_completed(request: Request, user_id: UserId, todo_id: TodoId) -
 async def delete_todo(request: Request, user_id: UserId, todo_id: TodoId) -> None:
     """Deletes the todo for good."""
     await service.delete_todo(database(request), user_id, todo_id)
+
+
+@router.post(
+    "/{todo_id}/move",
+    response_model=TodoPublic,
+    responses=BODY_ERROR_RESPONSES,
+    summary="Move a todo in the manual order",
+    operation_id="moveTodo",
+)
+async def move_todo(
+    request: Request, user_id: UserId, todo_id: TodoId, place: TodoMove
+) -> JSONResponse:
+    """Places the todo just `after` one todo and/or just `before` another, in `list_id`
+    (left out: the list it is in; null: no list); with neither, at the end. The listing's
+    `sort=position` then shows it there."""
+    db = database(request)
+    fields = place.model_dump()
+    list_id = (
+        fields["list_id"] if "list_id" in fields else await moves.current_list(db, user_id, todo_id)
+    )
+    moved = await moves.move_todo(
+        db, user_id, todo_id, list_id=list_id, before=place.before, after=place.after
+    )
+    return todo_response(moved)

@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
-import todo_api.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import todo_api.models  # noqa: F401  (registers both tables on SQLModel.metadata)
 from todo_api.db.url import ASYNC_DRIVER
 
 config = context.config
