@@ -33,6 +33,7 @@ EXAMPLE_TODO = {
     "priority": "high",
     "due_at": "2026-11-27T17:00:00Z",
     "tags": ["errands", "home"],
+    "list_id": None,
 }
 # A policy violation is also a console error; this makes sure of it, whatever the wording.
 REPORT_POLICY_VIOLATIONS = """
