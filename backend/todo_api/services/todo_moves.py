@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+from asyncpg import Record
 from sqlalchemy import ColumnElement, bindparam, func, literal_column, select, update
 from sqlalchemy.types import BigInteger, String, Uuid
 
@@ -155,11 +156,12 @@ def _between(low: int | None, high: int | None) -> int | None:
 
 
 def _target(
-    row: Any,  # noqa: ANN401  (the neighbours' record)
+    row: Record | None,
     before: uuid.UUID | None,
     after: uuid.UUID | None,
 ) -> int | None:
     """The new position, from the neighbours' (None: the end of the list)."""
+    assert row is not None  # noqa: S101  (a SELECT of scalar subqueries returns its row)
     if after is not None and row["after"] is None:
         raise InvalidInput("body.after", NOT_IN_THE_LIST.format(field="after"))
     if before is not None and row["before"] is None:

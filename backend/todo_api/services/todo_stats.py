@@ -38,7 +38,7 @@ class TodoCounts:
     by_list: list[dict[str, Any]]
 
 
-def _json_array(rows: Any, fields: tuple[str, ...], tie: Any) -> Any:  # noqa: ANN401
+def _json_array(rows: Any, fields: tuple[str, ...], tie: Any) -> Any:  # noqa: ANN401  (SQLAlchemy subqueries and columns)
     """The rows of a subquery as one JSON array of objects (`[]` for none), largest
     `total` first, then by `tie`: a scalar subquery of its own."""
     parts: list[Any] = []
