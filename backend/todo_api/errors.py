@@ -35,6 +35,33 @@ class ListNotEmpty(Conflict):
     error_code = "LIST_NOT_EMPTY"
 
 
+class RequestInProgress(Conflict):
+    """An earlier request with the same idempotency key is still being executed; the
+    repeat is refused rather than executed a second time."""
+
+
+class IdempotencyKeyReused(Exception):
+    """An idempotency key the user already used for a request with a different body."""
+
+
+class PreconditionFailed(Exception):
+    """The client's `If-Match` names a version of the item that is no longer current;
+    `current_etag` is the one that is."""
+
+    def __init__(self, current_etag: str) -> None:
+        super().__init__(current_etag)
+        self.current_etag = current_etag
+
+
+class PreconditionRequired(Exception):
+    """An unconditional write on a single item, where the settings require `If-Match`."""
+
+
+class ResyncRequired(Exception):
+    """A change-feed token older than the tombstones kept: the changes since then cannot
+    all be told, so the client must sync again from the start."""
+
+
 class InvalidInput(Exception):
     """Input that passed type validation but breaks a rule only the service can check;
     `field` names it as a 422 does (`query.cursor`)."""

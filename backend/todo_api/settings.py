@@ -5,6 +5,7 @@ declared here, validated at start-up, and documented in the README's table.
 """
 
 import re
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -116,6 +117,21 @@ class Settings(BaseSettings):
         ge=0,
         le=300,
         description="Seconds of clock skew allowed when checking a token's exp, nbf and iat.",
+    )
+    require_if_match: bool = Field(
+        default=False,
+        description=(
+            "`true`: a PUT, PATCH, DELETE, toggle or move of one todo or list without "
+            "`If-Match` is refused with 428, so no client can overwrite an edit it has not seen."
+        ),
+    )
+    tombstone_retention: timedelta = Field(
+        default=timedelta(days=30),
+        gt=timedelta(0),
+        description=(
+            "How long the change feed remembers deletions, as an ISO 8601 duration (`P30D`, "
+            "`PT12H`); a `since` token older than that answers 410 RESYNC_REQUIRED."
+        ),
     )
     log_level: LogLevel = "INFO"
     log_format: Literal["text", "json"] = Field(

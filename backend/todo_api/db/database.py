@@ -22,7 +22,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import asyncpg
 from asyncpg import Record
@@ -346,6 +346,19 @@ class Database:
     def pool(self) -> asyncpg.Pool[Record]:
         """The underlying pool, for health and leak checks."""
         return self._pool
+
+
+class Executor(Protocol):
+    """Where a service sends its statements: the pool (`Database`, each statement on its
+    own, committed by itself) or a `Transaction` (statements that commit together). A
+    service written against this runs alone or as one step of a larger write, such as an
+    idempotent request, whose key must commit with the write it records."""
+
+    async def fetch_one(self, query: Query, **values: object) -> Record | None:
+        """The first row, or None."""
+
+    async def fetch_all(self, query: Query, **values: object) -> list[Record]:
+        """Every row."""
 
 
 class Transaction:
