@@ -59,6 +59,12 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def parse_only(text: str) -> frozenset[str] | None:
+    """`a,b` (commas or spaces) as a set of names; None when there are none."""
+    names = frozenset(text.replace(",", " ").split())
+    return names or None
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """What one `make bench` run does."""
@@ -75,6 +81,9 @@ class Config:
     reference_pool: int
     database_url: str | None
     out_dir: Path
+    # The scenarios to run (`--only` or BENCH_ONLY, names of bench.scenarios.SCENARIOS);
+    # None: all of them, and RESULTS.md is written.
+    only: frozenset[str] | None = None
 
     @classmethod
     def from_env(cls) -> "Config":
@@ -92,7 +101,12 @@ class Config:
             reference_pool=_int("BENCH_REFERENCE_POOL", 10),
             database_url=os.environ.get("BENCH_DATABASE_URL") or None,
             out_dir=BENCH_DIR / "out",
+            only=parse_only(os.environ.get("BENCH_ONLY", "")),
         )
+
+    def selected(self, scenario: str) -> bool:
+        """Whether `scenario` runs: every one does unless `only` names some."""
+        return self.only is None or scenario in self.only
 
     def path(self, *parts: str) -> Path:
         """A file under the output directory, its folder created."""

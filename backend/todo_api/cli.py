@@ -16,6 +16,7 @@ from todo_api.db.availability import is_database_unavailable
 from todo_api.db.database import is_pooled
 from todo_api.db.embedded import EmbeddedPostgres
 from todo_api.db.migrate import migration_sql, upgrade_to_head
+from todo_api.db.startup_checks import StartupCheckFailed, check_database
 from todo_api.db.url import DatabaseTarget, DatabaseUrlError, parse_database_url
 from todo_api.logs import JsonFormatter
 from todo_api.main import create_app
@@ -65,14 +66,16 @@ def _target(raw: str, variable: str) -> DatabaseTarget:
         raise SystemExit(f"Cannot start: {exc}") from None
 
 
-def _migration_target(settings: Settings) -> tuple[DatabaseTarget, bool]:
-    """Where migrations run, and whether that is through a transaction pooler: the direct
-    DATABASE_URL_UNPOOLED when set, otherwise DATABASE_URL."""
+def _migration_target(settings: Settings) -> tuple[DatabaseTarget, bool, str]:
+    """Where migrations run, whether that is through a transaction pooler, and the
+    setting it came from: the direct DATABASE_URL_UNPOOLED when set, otherwise
+    DATABASE_URL."""
     if settings.database_url_unpooled is not None:
-        target = _target(settings.database_url_unpooled.get_secret_value(), "DATABASE_URL_UNPOOLED")
+        variable = "DATABASE_URL_UNPOOLED"
+        target = _target(settings.database_url_unpooled.get_secret_value(), variable)
         if target.pooler_host:
             logger.warning("DATABASE_URL_UNPOOLED names a pooled endpoint; use the direct one")
-        return target, target.pooler_host
+        return target, target.pooler_host, variable
     target = _target(_require_database_url(settings), "DATABASE_URL")
     pooled = is_pooled(target, settings)
     if pooled:
@@ -81,7 +84,24 @@ def _migration_target(settings: Settings) -> tuple[DatabaseTarget, bool]:
             "DATABASE_URL_UNPOOLED to the direct connection string (Neon: the same host "
             "without -pooler) to migrate over a direct connection"
         )
-    return target, pooled
+    return target, pooled, "DATABASE_URL"
+
+
+def _check_database(
+    target: DatabaseTarget, variable: str, settings: Settings, *, certificate_only: bool
+) -> BaseException | None:
+    """The start-up checks (db/startup_checks.py): the process stops, with one line saying
+    what to set, when the database can never be used as configured. Returns the connect
+    failure when the database could not be reached."""
+    try:
+        return check_database(
+            target,
+            connect_timeout=settings.db_connect_timeout,
+            variable=variable,
+            certificate_only=certificate_only,
+        )
+    except StartupCheckFailed as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _reason(exc: BaseException, password: str | None) -> str:
@@ -94,15 +114,19 @@ def _reason(exc: BaseException, password: str | None) -> str:
 
 def migrate(settings: Settings) -> None:
     """Bring the schema to the newest migration. Raises DatabaseUnreachable when the
-    database cannot be reached (or refuses the connection)."""
-    target, pooled = _migration_target(settings)
+    database cannot be reached (or refuses the connection); stops the process when it can
+    never be used as configured (the start-up checks)."""
+    target, pooled, variable = _migration_target(settings)
     logger.info("Migrating %s", target.describe())
+    password = target.connect_kwargs.get("password")
     try:
+        failure = _check_database(target, variable, settings, certificate_only=False)
+        if failure is not None and is_database_unavailable(failure):
+            raise failure  # the same outage the migration would meet, without waiting twice
         upgrade_to_head(target, pooled=pooled, connect_timeout=settings.db_connect_timeout)
     except Exception as exc:
         if not is_database_unavailable(exc):
             raise
-        password = target.connect_kwargs.get("password")
         raise DatabaseUnreachable(
             f"Cannot migrate: could not connect to {target.location()} ({_reason(exc, password)})"
         ) from None
@@ -118,9 +142,12 @@ def _migrate_command(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     """Serve the API with WEB_CONCURRENCY worker processes; never migrates. Starts whether
-    or not the database is reachable: requests answer 503 until it is. With more than one
-    worker (and metrics on), the workers share a fresh metrics directory, removed at exit."""
-    _target(_require_database_url(settings), "DATABASE_URL")
+    or not the database is reachable: requests answer 503 until it is. Stops instead when
+    channel_binding=require meets a server certificate that does not verify (see
+    db/startup_checks.py), which no wait would mend. With more than one worker (and
+    metrics on), the workers share a fresh metrics directory, removed at exit."""
+    target = _target(_require_database_url(settings), "DATABASE_URL")
+    _check_database(target, "DATABASE_URL", settings, certificate_only=True)
     workers = settings.web_concurrency if settings.metrics_enabled else 1
     with multiprocess_directory(workers):
         uvicorn.run(

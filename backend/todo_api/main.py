@@ -6,6 +6,7 @@ what is tested is exactly what is served.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -26,13 +27,21 @@ from todo_api.db.migrate import head_revision
 from todo_api.db.url import parse_database_url
 from todo_api.garbage_collection import tune_for_serving
 from todo_api.metrics import Metrics
+from todo_api.services.changes import purge_tombstones
+from todo_api.services.idempotency import purge_expired_keys
+from todo_api.services.purge import PURGE_BATCH, Purger
 from todo_api.settings import Settings, get_settings
 
 DESCRIPTION = """
 Todos that belong to a user. Every path names the `user_id`; a user sees only their own
 todos, and another user's todo answers 404 exactly like one that does not exist.
 
-Errors are JSON: `{"detail": ..., "error_code": ...}`, with `field_errors` on a 422.
+Errors are problem details (RFC 9457, `application/problem+json`): `type`, `title`,
+`status`, `detail` and `error_code`, with `field_errors` on a 422.
+
+Single todos and lists carry an `ETag`: send it back as `If-None-Match` (304) or
+`If-Match` (412 if someone changed the item meanwhile). Creates and moves take an
+`Idempotency-Key`, so a retry never does the write twice. `/changes` is the change feed.
 """
 
 
@@ -48,11 +57,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = create_database(target, settings, metrics)
         app.state.database = database
         app.state.head_revision = head_revision()
+        purger = Purger(
+            {
+                "idempotency keys": partial(purge_expired_keys, database, batch=PURGE_BATCH),
+                "tombstones": partial(
+                    purge_tombstones, database, settings.tombstone_retention, PURGE_BATCH
+                ),
+            }
+        )
+        app.state.purger = purger
         await database.open()
         tune_for_serving()
         try:
             yield
         finally:
+            await purger.close()
             await database.close()
             if metrics is not None:
                 metrics.forget_this_process()
@@ -70,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     register_routes(app, (*v1.routers, health.router))
     app.state.metrics = metrics
+    app.state.require_if_match = settings.require_if_match
+    app.state.tombstone_retention = settings.tombstone_retention
     if metrics is not None:
         register_routes(app, (metrics_router(metrics, settings.metrics_token),))
     install_docs(app)
@@ -90,8 +111,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Content-Type", "X-Request-ID", "Authorization", "X-API-Key"],
-            expose_headers=["Location", "X-Request-ID", "Retry-After"],
+            allow_headers=[
+                "Content-Type",
+                "X-Request-ID",
+                "Authorization",
+                "X-API-Key",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+            ],
+            expose_headers=[
+                "Location",
+                "X-Request-ID",
+                "Retry-After",
+                "ETag",
+                "Idempotent-Replayed",
+            ],
         )
     app.add_middleware(ResponseHeadersAndLogMiddleware, metrics=metrics)
     return app

@@ -29,6 +29,17 @@ function M.pairs(path)
    return pairs_
 end
 
+-- "user_id todo_id value" lines (an ETag, a token), as bench/scenarios.py writes them.
+function M.triples(path)
+   local rows = {}
+   for _, line in ipairs(M.lines(path)) do
+      local user, id, value = line:match("^(%S+)%s+(%S+)%s+(%S+)$")
+      if user then rows[#rows + 1] = { user, id, value } end
+   end
+   if #rows == 0 then error("no `user_id todo_id value` lines in " .. path) end
+   return rows
+end
+
 -- "user_id list_id todo_id ..." lines (a list and its todos), as bench/seed.py writes them.
 function M.lists(path)
    local lists = {}

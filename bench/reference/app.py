@@ -5,14 +5,18 @@ BENCH_REFERENCE_DSN and the pool size from BENCH_REFERENCE_POOL (the API's defau
 Its validation is the minimum that keeps bad input out of the database. It serves what
 the bench asks of it: GET one, create, bulk create, the stats without filters, the first
 page of a listing in any sort, filtered by priority, tags and list (no cursor, no other
-filters), and a move to a list given in the body (the API's transaction, statement for
-statement). Its bodies are byte for byte the API's, `next_cursor` included (the bench
-checks that at start-up, `bench.sanity.check_bodies`).
+filters), a move to a list given in the body (the API's transaction, statement for
+statement), GET one with `If-None-Match` (the API's ETag, a 304), a create with an
+`Idempotency-Key` (the API's transaction: claim, insert, remember; a replay answers the
+stored response) and the change feed's poll with a token whose pass is over, when nothing
+changed (the API's statement and token). Its bodies are byte for byte the API's,
+`next_cursor` included (the bench checks that at start-up, `bench.sanity.check_bodies`).
 """
 
 import base64
 import hashlib
 import os
+import re
 import struct
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -30,7 +34,10 @@ from starlette.routing import Route
 
 from bench.reference.sql import (
     BULK_INSERT,
+    FEED_SINCE,
     FIELDS,
+    IDEMPOTENCY_CLAIM,
+    IDEMPOTENCY_REMEMBER,
     INSERT,
     LIST_SORT,
     MOVE_LOCK,
@@ -41,6 +48,7 @@ from bench.reference.sql import (
     SELECT_ONE,
     SORTS,
     STATS,
+    TOMBSTONE_RETENTION_DAYS,
     ListFilter,
     Statement,
     list_page,
@@ -54,8 +62,20 @@ if TYPE_CHECKING:  # not subscriptable at run time
     from asyncpg.pool import PoolConnectionProxy
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NOT_FOUND = b'{"detail":"Todo not found.","error_code":"NOT_FOUND"}'
+# The API's problem details (api/errors.py); the 404's bytes are compared at start-up.
+_NOT_FOUND = (
+    b'{"type":"urn:todo-api:problem:not-found","title":"Not Found","status":404,'
+    b'"detail":"Todo not found.","error_code":"NOT_FOUND"}'
+)
 _INVALID = b'{"detail":"The request is invalid.","error_code":"VALIDATION_ERROR"}'
+_KEY_REUSED = b'{"detail":"Idempotency-Key reused.","error_code":"IDEMPOTENCY_KEY_REUSED"}'
+_IN_PROGRESS = b'{"detail":"In progress.","error_code":"REQUEST_IN_PROGRESS"}'
+_NOT_SERVED = b'{"detail":"Not served by the reference.","error_code":"NOT_SERVED"}'
+_RESYNC = b'{"detail":"Resync.","error_code":"RESYNC_REQUIRED"}'
+_REPLAYED = "Idempotent-Replayed"
+_KEY_MAX = 255
+# Printable ASCII but for the space, the quote and the backslash.
+_KEY = re.compile(rf"[\x21\x23-\x5b\x5d-\x7e]{{1,{_KEY_MAX}}}")
 _TITLE_MAX = 255
 _DESCRIPTION_MAX = 2000
 _TAG_MAX = 40
@@ -67,6 +87,18 @@ _LIMIT_MAX = 1000
 _CURSOR = struct.Struct(">BBBqq16s8s")
 _CURSOR_VERSION = 2
 _NO_KEY, _INSTANT, _NUMBER = 0, 1, 2
+# The change feed's token (services/changes.py): version and flags, then S_old as when it
+# was taken, xmin, xmax - xmin, the count of transactions in progress and each of them
+# from xmin; then the user's binding. `next` after a pass holds S_old only.
+_FEED_HEAD = struct.Struct(">BB")
+_TAKEN_AT = struct.Struct(">q")
+_SNAPSHOT_HEAD = struct.Struct(">QIH")
+_XIP = struct.Struct(">I")
+_FEED_VERSION, _FEED_HAS_OLD = 1, 1
+_FEED_MAX_XIP = 64
+_FEED_MAX_SPAN = 2**32 - 1
+_FEED_PAGE = 100
+_RETENTION = timedelta(days=TOMBSTONE_RETENTION_DAYS)
 # Every statement variant of the listing, by (sort, filtered by priority, by tags, by list).
 _LISTS: dict[tuple[str, bool, bool, ListFilter | None], Statement] = {
     (sort, priorities, tags, in_list): list_page(
@@ -110,7 +142,7 @@ def _json(content: Any, status: int = 200, headers: Mapping[str, str] | None = N
 
 
 def _error(body: bytes, status: int) -> Response:
-    return Response(body, status, media_type="application/json")
+    return Response(body, status, media_type="application/problem+json")
 
 
 def _pool(request: Request) -> asyncpg.Pool:
@@ -172,13 +204,44 @@ def _cursor(sort: str, row: asyncpg.Record, binding: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+def _etag(body: bytes) -> str:
+    """The API's strong ETag of a body: 96 bits of its BLAKE2b, base64url, quoted."""
+    digest = hashlib.blake2b(body, digest_size=12).digest()
+    return f'"{base64.urlsafe_b64encode(digest).decode()}"'
+
+
+def _names(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match names `etag` (weakly, as the API compares: `*`, the tag,
+    or its W/ form), for well-formed headers, which is all the bench sends."""
+    for element in if_none_match.split(","):
+        tag = element.strip(" \t")
+        if tag in ("*", etag) or tag == f"W/{etag}":
+            return True
+    return False
+
+
+def _one(
+    todo: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """One todo, with its ETag, as the API sends it."""
+    body = orjson.dumps(todo, option=orjson.OPT_UTC_Z)
+    headers = {**(headers or {}), "ETag": _etag(body)}
+    return Response(body, status, headers, media_type="application/json")
+
+
 async def get_todo(request: Request) -> Response:
     try:
         todo_id = uuid.UUID(request.path_params["todo_id"])
     except ValueError:
         return _error(_INVALID, 422)
     row = await _pool(request).fetchrow(SELECT_ONE, request.path_params["user_id"], todo_id)
-    return _error(_NOT_FOUND, 404) if row is None else _json(_todo(row))
+    if row is None:
+        return _error(_NOT_FOUND, 404)
+    response = _one(_todo(row))
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and _names(if_none_match, response.headers["etag"]):
+        return Response(status_code=304, headers={"ETag": response.headers["etag"]})
+    return response
 
 
 def _tag(value: object) -> str:
@@ -276,21 +339,100 @@ async def _body(request: Request) -> Any:  # noqa: ANN401
         raise Invalid("body") from None
 
 
+def _created(row: asyncpg.Record | None, user_id: str) -> Response:
+    if row is None:  # INSERT ... RETURNING always returns the row
+        raise RuntimeError("INSERT returned no row")
+    todo = _todo(row)
+    return _one(todo, 201, {"Location": f"/api/v1/users/{user_id}/todos/{todo['id']}"})
+
+
 async def create_todo(request: Request) -> Response:
     try:
         fields = _fields(await _body(request))
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            key = _key(key)
     except ValueError:
         return _error(_INVALID, 422)
     user_id = request.path_params["user_id"]
     try:
+        if key is not None:
+            return await _create_once(request, user_id, key, fields)
         row = await _pool(request).fetchrow(INSERT, *fields, user_id)
     except asyncpg.ForeignKeyViolationError:  # not one of the user's lists
         return _error(_INVALID, 422)
-    if row is None:  # INSERT ... RETURNING always returns the row
-        raise RuntimeError("INSERT returned no row")
-    todo = _todo(row)
-    location = f"/api/v1/users/{user_id}/todos/{todo['id']}"
-    return _json(todo, 201, {"Location": location})
+    return _created(row, user_id)
+
+
+def _key(value: str) -> str:
+    """An Idempotency-Key, quoted (a Structured Field string) or bare, or Invalid."""
+    value = value.strip(" \t")
+    if len(value) > 1 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if _KEY.fullmatch(value) is None:
+        raise Invalid(value)
+    return value
+
+
+def _fingerprint(request: Request, fields: tuple[Any, ...]) -> bytes:
+    """The API's fingerprint of a create: method, path and the body as validated (every
+    field, defaults filled in, keys sorted), each length-prefixed, hashed."""
+    title, description, completed, priority, due_at, tags, list_id = fields
+    body = {
+        "title": title,
+        "description": description,
+        "is_completed": completed,
+        "priority": priority,
+        "due_at": due_at.astimezone(UTC) if due_at is not None else None,
+        "tags": tags,
+        "list_id": str(list_id) if list_id is not None else None,
+    }
+    digest = hashlib.sha256()
+    for part in (
+        request.method.encode(),
+        request.url.path.encode(),
+        orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z),
+    ):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
+async def _create_once(
+    request: Request, user_id: str, key: str, fields: tuple[Any, ...]
+) -> Response:
+    """The API's keyed create: one transaction of the claim (the key's advisory lock,
+    tried, and its stored response), the INSERT and the response stored with the key; a
+    key already used answers its stored response again. (The API's retry of the race
+    between two first requests is left out: the bench never sends a key twice at once.)"""
+    fingerprint = _fingerprint(request, fields)
+    async with _pool(request).acquire() as connection, connection.transaction():
+        claim = await connection.fetchrow(IDEMPOTENCY_CLAIM.sql, user_id, key)
+        if claim is None:  # the lock's row is always there
+            raise RuntimeError("the claim returned no row")
+        if claim["status_code"] is not None:
+            if claim["fingerprint"] != fingerprint:
+                return _error(_KEY_REUSED, 422)
+            body = bytes(claim["body"])
+            headers = {"ETag": _etag(body), _REPLAYED: "true"}
+            if claim["location"]:
+                headers["Location"] = claim["location"]
+            return Response(body, claim["status_code"], headers, media_type="application/json")
+        if not claim["claimed"]:
+            return _error(_IN_PROGRESS, 409)
+        response = _created(await connection.fetchrow(INSERT, *fields, user_id), user_id)
+        stored = await connection.fetchrow(
+            IDEMPOTENCY_REMEMBER.sql,
+            user_id,
+            key,
+            fingerprint,
+            response.status_code,
+            bytes(response.body),
+            response.headers["location"],
+        )
+        if stored is None:
+            raise RuntimeError("the key was stored by another request meanwhile")
+    return response
 
 
 async def create_todos(request: Request) -> Response:
@@ -458,6 +600,73 @@ async def move_todo(request: Request) -> Response:
     raise RuntimeError("unreachable")
 
 
+def _feed_binding(user_id: str) -> bytes:
+    return hashlib.blake2b(b"changes\0" + user_id.encode(), digest_size=8).digest()
+
+
+def _read_snapshot(raw: bytes, offset: int) -> tuple[datetime, tuple[int, int, list[int]], int]:
+    """A token's snapshot (services/changes.py `_pack_taken`): when, (xmin, xmax, xip),
+    and the offset after it."""
+    (micros,) = _TAKEN_AT.unpack_from(raw, offset)
+    offset += _TAKEN_AT.size
+    xmin, span, count = _SNAPSHOT_HEAD.unpack_from(raw, offset)
+    offset += _SNAPSHOT_HEAD.size
+    xip = [xmin + _XIP.unpack_from(raw, offset + i * _XIP.size)[0] for i in range(count)]
+    offset += count * _XIP.size
+    return _EPOCH + timedelta(microseconds=micros), (xmin, xmin + span, xip), offset
+
+
+def _feed_token(snapshot: tuple[int, int, Any], taken_at: datetime, user_id: str) -> str:
+    """The API's `next` after a pass: the pass's snapshot, coarsened as the API does it
+    (at most _FEED_MAX_XIP transactions in progress, a span that fits 32 bits)."""
+    xmin, xmax, in_progress = snapshot
+    xip = sorted(in_progress)
+    if len(xip) > _FEED_MAX_XIP:
+        xmax, xip = xip[_FEED_MAX_XIP], xip[:_FEED_MAX_XIP]
+    if xmax - xmin > _FEED_MAX_SPAN:
+        xmax = xmin + _FEED_MAX_SPAN
+        xip = [xid for xid in xip if xid < xmax]
+    raw = (
+        _FEED_HEAD.pack(_FEED_VERSION, _FEED_HAS_OLD)
+        + _TAKEN_AT.pack(_micros(taken_at))
+        + _SNAPSHOT_HEAD.pack(xmin, xmax - xmin, len(xip))
+        + b"".join(_XIP.pack(xid - xmin) for xid in xip)
+        + _feed_binding(user_id)
+    )
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+async def list_changes(request: Request) -> Response:
+    """The change feed, for a token whose pass is over (what a client polls with): the
+    API's statement, and its answer when nothing changed. Anything else (no token, a pass
+    under way, changes to send) is not served: a 501, which the bench counts as an error."""
+    user_id = request.path_params["user_id"]
+    try:
+        since = request.query_params["since"]
+        limit = int(request.query_params.get("limit", str(_FEED_PAGE)))
+        raw = base64.urlsafe_b64decode(since + "=" * (-len(since) % 4))
+        version, flags = _FEED_HEAD.unpack_from(raw, 0)
+        if version != _FEED_VERSION or not 1 <= limit <= _LIMIT_MAX:
+            raise Invalid(version)
+        if flags != _FEED_HAS_OLD:
+            return _error(_NOT_SERVED, 501)
+        taken_at, old, end = _read_snapshot(raw, _FEED_HEAD.size)
+        if raw[end:] != _feed_binding(user_id):
+            raise Invalid(since)
+    except (KeyError, ValueError, struct.error):  # binascii.Error is a ValueError
+        return _error(_INVALID, 422)
+    rows = await _pool(request).fetch(
+        FEED_SINCE.sql, taken_at, _RETENTION, old, user_id, old, limit + 1
+    )
+    head = rows[0]
+    if head["expired"]:
+        return _error(_RESYNC, 410)
+    if any(row["id"] is not None for row in rows):
+        return _error(_NOT_SERVED, 501)
+    token = _feed_token(head["snapshot"], head["taken_at"], user_id)
+    return _json({"items": [], "next": token, "has_more": False})
+
+
 async def health(_request: Request) -> Response:
     return _json({"status": "ok"})
 
@@ -486,6 +695,7 @@ app = Starlette(
         Route(f"{_TODOS}/stats", todo_stats, methods=["GET"]),
         Route(f"{_TODOS}/{{todo_id}}", get_todo, methods=["GET"]),
         Route(f"{_TODOS}/{{todo_id}}/move", move_todo, methods=["POST"]),
+        Route("/api/v1/users/{user_id}/changes", list_changes, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ],
     lifespan=lifespan,

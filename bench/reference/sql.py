@@ -252,12 +252,13 @@ SELECT pg_advisory_xact_lock(hashtextextended(concat_ws('/', $1::VARCHAR, $2::VA
     AS pg_advisory_xact_lock_1
 """
 
-# The moved todo, locked. Parameters: user_id, todo_id.
-MOVE_LOCK_TODO = """
-SELECT todos.list_id
+# The moved todo, locked, every column (what an If-Match is checked on). Parameters:
+# user_id, todo_id.
+MOVE_LOCK_TODO = f"""
+SELECT {_PUBLIC}
 FROM todos
 WHERE todos.user_id = $1::VARCHAR AND todos.id = $2::UUID FOR UPDATE
-"""
+"""  # noqa: S608
 
 # A position is a bigint; the respaced list's todos are this far apart.
 POSITION_GAP = 2**24
@@ -305,7 +306,7 @@ def move_respace(listed: bool) -> Statement:
     """The list's todos, in order, POSITION_GAP apart, ending where the list ends now."""
     in_list = "todos.list_id = $2::UUID" if listed else "todos.list_id IS NULL"
     sql = f"""
-UPDATE todos SET position=members.respaced
+UPDATE todos SET position=members.respaced, change_xid=pg_current_xact_id()
 FROM (SELECT todos.id AS id, max(todos.position) OVER ()
     - (count(*) OVER () - row_number() OVER (ORDER BY todos.position)) * {POSITION_GAP}
     AS respaced
@@ -331,8 +332,147 @@ def move_place(listed: bool, *, at_the_end: bool) -> Statement:
     sql = f"""
 UPDATE todos SET list_id={list_id},
     updated_at=greatest(statement_timestamp(), todos.updated_at + interval '1 microsecond'),
-    position={position}
+    position={position}, change_xid=pg_current_xact_id()
 WHERE todos.user_id = ${len(parameters) - 1}::VARCHAR AND todos.id = ${len(parameters)}::UUID
 RETURNING {_PUBLIC}
 """  # noqa: S608
     return Statement(sql=sql, parameters=tuple(parameters))
+
+
+# ---- Idempotency-Key (todo_api.services.idempotency) -------------------------------------
+# A keyed create is one transaction: IDEMPOTENCY_CLAIM, then INSERT, then
+# IDEMPOTENCY_REMEMBER with the response's body.
+
+# How long a key is remembered, in seconds (the API's KEY_LIFETIME).
+KEY_LIFETIME_SECONDS = 24 * 3600
+_KEY_LIVE = f"idempotency_keys.created_at > now() - interval '{KEY_LIFETIME_SECONDS} seconds'"
+_KEY_EXPIRED = f"idempotency_keys.created_at <= now() - interval '{KEY_LIFETIME_SECONDS} seconds'"
+
+# The key's advisory lock, tried (not waited for), next to the key's stored response if
+# one is live: one row always. Parameters: user_id, key.
+IDEMPOTENCY_CLAIM = Statement(
+    sql=f"""
+SELECT lock.claimed, stored.fingerprint, stored.status_code, stored.body, stored.location
+FROM (SELECT pg_try_advisory_xact_lock(hashtextextended(concat_ws('/', 'idempotency',
+    $1::VARCHAR, $2::VARCHAR), 0)) AS claimed) AS lock
+LEFT OUTER JOIN (SELECT idempotency_keys.fingerprint AS fingerprint,
+    idempotency_keys.status_code AS status_code, idempotency_keys.body AS body,
+    idempotency_keys.location AS location
+FROM idempotency_keys
+WHERE idempotency_keys.user_id = $1::VARCHAR AND idempotency_keys.key = $2::VARCHAR
+    AND {_KEY_LIVE}) AS stored ON true
+""",  # noqa: S608
+    parameters=("user_id", "key"),
+)
+
+# The response stored with its key; an expired key's row is taken over, a live one
+# returns no row (the race of a first request that committed meanwhile).
+# Parameters: user_id, key, fingerprint, status_code, body, location.
+IDEMPOTENCY_REMEMBER = Statement(
+    sql=f"""
+INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, body, location)
+VALUES ($1::VARCHAR, $2::VARCHAR, $3::BYTEA, $4::SMALLINT, $5::BYTEA, $6::VARCHAR)
+ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = $3::BYTEA, status_code = $4::SMALLINT,
+    body = $5::BYTEA, location = $6::VARCHAR, created_at = now()
+WHERE {_KEY_EXPIRED}
+RETURNING idempotency_keys.user_id
+""",  # noqa: S608
+    parameters=("user_id", "key", "fingerprint", "status_code", "body", "location"),
+)
+
+
+# ---- The change feed (todo_api.services.changes) ------------------------------------------
+# The page of a poll with a token whose pass is over (`since` holds S_old only), as an
+# empty poll sends it: the head (the snapshot of this pass, when it was taken, whether the
+# token is too old) left-joined to the changed todos, lists (with their counts) and
+# tombstones, limit + 1 rows. Parameters: the horizon's time, the retention, the horizon
+# snapshot, user_id, S_old, limit.
+
+# TOMBSTONE_RETENTION's default, which the bench's API runs with.
+TOMBSTONE_RETENTION_DAYS = 30
+_FEED_COLUMNS = {
+    "change_xid": None,
+    "type": None,
+    "id": None,
+    "deleted_at": "TIMESTAMP WITH TIME ZONE",
+    "title": "VARCHAR(255)",
+    "description": "VARCHAR(2000)",
+    "is_completed": "BOOLEAN",
+    "priority": "VARCHAR",
+    "due_at": "TIMESTAMP WITH TIME ZONE",
+    "tags": "TEXT[]",
+    "list_id": "UUID",
+    "user_id": "VARCHAR(128)",
+    "created_at": "TIMESTAMP WITH TIME ZONE",
+    "updated_at": "TIMESTAMP WITH TIME ZONE",
+    "completed_at": "TIMESTAMP WITH TIME ZONE",
+    "name": "VARCHAR(100)",
+    "todo_count": "BIGINT",
+    "open_count": "BIGINT",
+}
+_LIST_STORED = ("name", "id", "user_id", "created_at", "updated_at")
+
+
+def _feed_row(values: dict[str, str]) -> str:
+    return ", ".join(
+        f"{values[name]} AS {name}" if name in values else f"CAST(NULL AS {kind}) AS {name}"
+        for name, kind in _FEED_COLUMNS.items()
+    )
+
+
+def _feed_since(table: str) -> str:
+    return (
+        f"{table}.user_id = $4::VARCHAR"
+        f" AND {table}.change_xid >= pg_snapshot_xmin(CAST($5 AS PG_SNAPSHOT))"
+        f" AND NOT pg_visible_in_snapshot({table}.change_xid, CAST($5 AS PG_SNAPSHOT))"
+    )
+
+
+def _feed_page() -> str:
+    todo_values = {"change_xid": "todos.change_xid", "type": "'todo'", "id": "todos.id"}
+    todo_values |= {name: _READ.get(name, f"todos.{name}").rsplit(" AS ", 1)[0] for name in FIELDS}
+    list_values = {
+        "change_xid": "changed_lists.change_xid",
+        "type": "'list'",
+        **{name: f"changed_lists.{name}" for name in _LIST_STORED},
+        "todo_count": "counts.todo_count",
+        "open_count": "counts.open_count",
+    }
+    tomb_values = {
+        name: f"tombstones.{name}" for name in ("change_xid", "type", "id", "deleted_at")
+    }
+    listed = ", ".join(f"lists.{name} AS {name}" for name in ("change_xid", *_LIST_STORED))
+    branches = ", ".join(f"branches.{name} AS {name}" for name in _FEED_COLUMNS)
+    page = ", ".join(f"page.{name}" for name in _FEED_COLUMNS)
+    return f"""
+SELECT head.snapshot, head.taken_at, head.expired, {page}
+FROM (SELECT pg_current_snapshot() AS snapshot, statement_timestamp() AS taken_at,
+    CAST($1 AS TIMESTAMP WITH TIME ZONE) < statement_timestamp() - CAST($2 AS INTERVAL)
+    OR pg_snapshot_xmax(CAST($3 AS PG_SNAPSHOT)) > pg_snapshot_xmax(pg_current_snapshot())
+    AS expired) AS head
+LEFT OUTER JOIN (SELECT {branches}
+FROM ((SELECT {_feed_row(todo_values)}
+FROM todos
+WHERE {_feed_since("todos")} ORDER BY todos.change_xid, todos.id
+ LIMIT $6)
+UNION ALL SELECT {_feed_row(list_values)}
+FROM (SELECT {listed}
+FROM lists
+WHERE {_feed_since("lists")} ORDER BY lists.change_xid, lists.id
+ LIMIT $6) AS changed_lists JOIN LATERAL (SELECT count(*) AS todo_count,
+    count(*) FILTER (WHERE NOT todos.is_completed) AS open_count
+FROM todos
+WHERE todos.user_id = $4::VARCHAR AND todos.list_id = changed_lists.id) AS counts ON true
+UNION ALL (SELECT {_feed_row(tomb_values)}
+FROM tombstones
+WHERE {_feed_since("tombstones")}
+ORDER BY tombstones.change_xid, tombstones.type, tombstones.id
+ LIMIT $6)) AS branches ORDER BY branches.change_xid, branches.type, branches.id
+ LIMIT $6) AS page ON true ORDER BY page.change_xid, page.type, page.id
+"""  # noqa: S608
+
+
+FEED_SINCE = Statement(
+    sql=_feed_page(),
+    parameters=("horizon_taken_at", "retention", "horizon", "user_id", "old", "limit"),
+)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import todos_url
+from tests.helpers import problem, todos_url
 from tests.processes import command_env, todo_api_server
 
 API_KEY = "conformance-key-0123456789"
@@ -132,10 +132,7 @@ def test_a_declared_10_mb_body_is_refused_before_it_is_sent(server: Server) -> N
         answer = reader.answer()  # while 10 MB minus 1 KiB are still unsent
 
     assert answer.status == 413
-    assert answer.json() == {
-        "detail": "The body is larger than 64 KiB.",
-        "error_code": "PAYLOAD_TOO_LARGE",
-    }
+    assert answer.json() == problem(413, "PAYLOAD_TOO_LARGE", "The body is larger than 64 KiB.")
 
 
 def test_a_body_longer_than_its_content_length_is_cut_at_the_declared_length(
@@ -181,10 +178,7 @@ def test_a_chunked_10_mb_body_is_refused_once_it_passes_64_kib(server: Server) -
         answer = reader.answer()
 
     assert answer.status == 413
-    assert answer.json() == {
-        "detail": "The body is larger than 64 KiB.",
-        "error_code": "PAYLOAD_TOO_LARGE",
-    }
+    assert answer.json() == problem(413, "PAYLOAD_TOO_LARGE", "The body is larger than 64 KiB.")
 
 
 def test_header_bytes_that_are_not_text_do_not_break_the_answer(server: Server) -> None:

@@ -12,8 +12,16 @@ The victim also has lists (one named with the secret, holding two todos), and th
 attacker one of their own: the rows on lists, on `list_id` and on moves aim at them, and
 the victim's lists, their counts and each one's manual order must be as before too; a
 refused row leaves the attacker's lists and orders as they were.
+
+The client-safety headers and the change feed get rows of their own: malformed `If-Match`
+and `If-None-Match` (a 422 naming the header), tags that do not match (a 412), the
+victim's tag on the victim's item (a 404, never a 304 nor a 412), malformed
+`Idempotency-Key`s (a 422 naming it), the victim's key (the attacker's own new todo, no
+replay of the victim's), and forged, truncated or the victim's `since` tokens and `limit`s
+out of range on the feed (a 422 naming the parameter).
 """
 
+import base64
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -1393,6 +1401,218 @@ LISTS_AND_MOVES = [
 ]
 CASES += LISTS_AND_MOVES
 
+# --- conditional requests, idempotency keys and the change feed ---------------------------
+CHANGES = "/api/v1/users/<attacker>/changes"
+TITLE_BODY = _body({"title": "pwned"})
+TEN_KB_OF_TAGS = b", ".join([b'"3q2-7w"'] * 1100)  # well-formed, and none the current one
+OTHER_FEED = "another user's feed"
+TOKEN = "previous answer of this feed"
+
+
+def if_match(
+    name: str,
+    value: bytes,
+    status: int = 422,
+    *,
+    path: str = ITEM,
+    method: str = "PATCH",
+    body: bytes = TITLE_BODY,
+) -> Hostile:
+    """A write with `If-Match: value`: a 422 naming the header unless `status` says
+    otherwise (a 412 for a tag that does not match, a 404 for the victim's item)."""
+    error = {422: "VALIDATION_ERROR", 412: "PRECONDITION_FAILED", 404: "NOT_FOUND"}.get(status)
+    return Hostile(
+        name,
+        path,
+        status,
+        error,
+        "header.If-Match" if status == 422 else None,
+        method=method,
+        headers=((JSON, (b"if-match", value)) if body else ((b"if-match", value),)),
+        body=body,
+    )
+
+
+def if_none_match(name: str, value: bytes, status: int = 422, path: str = ITEM) -> Hostile:
+    """A GET with `If-None-Match: value`: a 422 naming the header unless `status` says
+    otherwise (the item, or a 404 for the victim's: never a 304 of it)."""
+    error = {422: "VALIDATION_ERROR", 404: "NOT_FOUND"}.get(status)
+    field = "header.If-None-Match" if status == 422 else None
+    return Hostile(name, path, status, error, field, headers=((b"if-none-match", value),))
+
+
+def keyed(
+    name: str,
+    key: bytes,
+    status: int = 422,
+    *,
+    path: str = LIST,
+    body: bytes = _body({"title": "keyed"}),
+) -> Hostile:
+    """A POST with `Idempotency-Key: key`: a 422 naming the header unless `status` says
+    otherwise."""
+    error = "VALIDATION_ERROR" if status == 422 else None
+    field = "header.Idempotency-Key" if status == 422 else None
+    headers = (JSON, (b"idempotency-key", key))
+    return Hostile(name, path, status, error, field, method="POST", headers=headers, body=body)
+
+
+def changes(name: str, text: str, field: str | None = None, message: str | None = None) -> Hostile:
+    """A query of the attacker's change feed: a 422 naming `field`, or a 200 without."""
+    return query(name, text, 422 if field else 200, field, message, path=CHANGES)
+
+
+CONDITIONAL_AND_KEYS = [
+    # --- If-Match ------------------------------------------------------------------------
+    if_match("If-Match without quotes", b"3q2-7w"),
+    if_match("If-Match unterminated", b'"3q2-7w'),
+    if_match("If-Match with NUL", b'"3q2\x007w"'),
+    if_match("If-Match with NUL after an unterminated tag", b'"3q2\x00'),
+    if_match("If-Match W/ alone", b"W/"),
+    if_match("If-Match empty", b""),
+    if_match("If-Match of commas only", b", ,"),
+    if_match("If-Match with a tag and garbage after it", b'"<attacker_etag>" junk'),
+    if_match("If-Match of two stars", b"*, *x"),
+    if_match("If-Match with a tag in single quotes", b"'3q2-7w'"),
+    if_match("If-Match with non-ASCII bytes in a tag", '"caf\u00e9"'.encode()),
+    if_match("If-Match of 10 kB of tags, the last unterminated", TEN_KB_OF_TAGS + b', "x'),
+    if_match("If-Match of 10 kB of tags, none current", TEN_KB_OF_TAGS, 412),
+    if_match("If-Match of the attacker's tag, weak", b'W/"<attacker_etag>"', 412),
+    if_match("If-Match of the victim's tag on the attacker's todo", b'"<victim_etag>"', 412),
+    if_match(
+        "If-Match of the victim's tag on the victim's todo",
+        b'"<victim_etag>"',
+        404,
+        path=VICTIM_ITEM_AS_ATTACKER,
+    ),
+    if_match(
+        "If-Match * deleting the victim's todo",
+        b"*",
+        404,
+        path=VICTIM_ITEM_AS_ATTACKER,
+        method="DELETE",
+        body=b"",
+    ),
+    if_match(
+        "If-Match of the victim's tag toggling the victim's todo",
+        b'"<victim_etag>"',
+        404,
+        path=VICTIM_ITEM_AS_ATTACKER + "/complete",
+        body=b"",
+    ),
+    if_match("If-Match of the attacker's tag, current", b'"<attacker_etag>"', 200),
+    if_match("If-Match unterminated on a delete", b'"x', method="DELETE", body=b""),
+    if_match("If-Match unterminated on a toggle", b'"x', path=ITEM + "/complete", body=b""),
+    if_match("If-Match without quotes on a move", b"x", method="POST", path=MOVE, body=b"{}"),
+    if_match(
+        "If-Match without quotes on a replace",
+        b"x",
+        method="PUT",
+        body=_body({"title": "x", "description": None, "is_completed": False}),
+    ),
+    if_match("If-Match W/ alone on a list rename", b"W/", path=OWN_LIST, body=_body({"name": "n"})),
+    if_match(
+        "If-Match with NUL on a list delete", b'"\x00"', path=OWN_LIST, method="DELETE", body=b""
+    ),
+    if_match(
+        "If-Match of the victim's tag on the victim's list",
+        b'"<victim_list_etag>"',
+        404,
+        path=VICTIM_LIST_AS_ATTACKER,
+        body=_body({"name": "pwned"}),
+    ),
+    # --- If-None-Match -------------------------------------------------------------------
+    if_none_match("If-None-Match without quotes", b"3q2-7w"),
+    if_none_match("If-None-Match unterminated", b'"3q2-7w'),
+    if_none_match("If-None-Match with NUL", b'"\x00"'),
+    if_none_match("If-None-Match W/ alone", b"W/"),
+    if_none_match("If-None-Match W/ without quotes", b"W/3q2-7w"),
+    if_none_match("If-None-Match of 10 kB of tags, the last bare", TEN_KB_OF_TAGS + b", x"),
+    if_none_match("If-None-Match of 10 kB of tags, none current", TEN_KB_OF_TAGS, 200),
+    if_none_match("If-None-Match unterminated on a list", b'"x', path=OWN_LIST),
+    if_none_match(
+        "If-None-Match of the victim's tag on the victim's todo is no 304",
+        b'"<victim_etag>"',
+        404,
+        path=VICTIM_ITEM_AS_ATTACKER,
+    ),
+    if_none_match(
+        "If-None-Match * on the victim's todo is no 304", b"*", 404, path=VICTIM_ITEM_AS_ATTACKER
+    ),
+    if_none_match(
+        "If-None-Match of the victim's list tag on the victim's list is no 304",
+        b'"<victim_list_etag>"',
+        404,
+        path=VICTIM_LIST_AS_ATTACKER,
+    ),
+    # --- Idempotency-Key -----------------------------------------------------------------
+    keyed("Idempotency-Key of 256 characters", b"k" * 256),
+    keyed("Idempotency-Key of 256 characters, quoted", b'"' + b"k" * 256 + b'"'),
+    keyed("Idempotency-Key of 255 characters", b"k" * 255, 201),
+    keyed("Idempotency-Key with a space", b"my key"),
+    keyed("Idempotency-Key with a space, quoted", b'"my key"'),
+    keyed("Idempotency-Key with non-ASCII bytes", "cl\u00e9".encode()),
+    keyed("Idempotency-Key with invalid UTF-8", b"k\xff\xfe"),
+    keyed("Idempotency-Key with NUL", b"k\x00"),
+    keyed("Idempotency-Key empty", b""),
+    keyed("Idempotency-Key of empty quotes", b'""'),
+    keyed("Idempotency-Key with a quote inside", b'"a"b"'),
+    keyed("Idempotency-Key with a backslash", b"a\\b"),
+    keyed("Idempotency-Key with a tab inside", b"a\tb"),
+    keyed(
+        "Idempotency-Key of 256 characters on a bulk create",
+        b"k" * 256,
+        path=BULK,
+        body=_body({"todos": [{"title": "x"}]}),
+    ),
+    keyed(
+        "Idempotency-Key with a space on a list create",
+        b"my key",
+        path=LISTS,
+        body=_body({"name": "Keyed"}),
+    ),
+    keyed(
+        "Idempotency-Key with non-ASCII bytes on a move", "\u00e9".encode(), path=MOVE, body=b"{}"
+    ),
+    keyed(
+        "the victim's Idempotency-Key and body are a new todo of the attacker's",
+        b"<victim_key>",
+        201,
+    ),
+    keyed(
+        "the victim's Idempotency-Key with another body is a new todo of the attacker's",
+        b"<victim_key>",
+        201,
+        body=_body({"title": "other"}),
+    ),
+    # --- the change feed -----------------------------------------------------------------
+    changes("the attacker's own feed", ""),
+    changes("the attacker's own feed from their token", "since=<attacker_since>&limit=1"),
+    changes("since of another user", "since=<victim_since>", "query.since", OTHER_FEED),
+    changes(
+        "since of another user, one page at a time", "since=<victim_since>&limit=1", "query.since"
+    ),
+    changes("since truncated", "since=<attacker_since_truncated>", "query.since", TOKEN),
+    changes(
+        "since forged with its binding flipped", "since=<attacker_since_flipped>", "query.since"
+    ),
+    changes("since forged from zeros", "since=" + "A" * 40, "query.since", TOKEN),
+    changes("since forged from a cursor", "since=<attacker_cursor>", "query.since"),
+    changes("since with characters outside base64url", "since=%21%21%21%21", "query.since"),
+    changes("since with NUL", "since=<attacker_since>%00", "query.since"),
+    changes("since with a padding sign", "since=<attacker_since>%3D", "query.since"),
+    changes("since of 1025 characters", "since=" + "A" * 1025, "query.since"),
+    changes("since empty", "since=", "query.since"),
+    changes("since with SQL injection", "since=%27%20OR%20%271%27%3D%271", "query.since"),
+    changes("limit=0 on the feed", "limit=0", "query.limit"),
+    changes("limit=1001 on the feed", "limit=1001", "query.limit"),
+    changes("limit negative on the feed", "limit=-1", "query.limit"),
+    changes("limit huge on the feed", "limit=" + "9" * 40, "query.limit"),
+    changes("limit=1000 on the feed", "limit=1000"),
+    changes("user_id in the feed's query", "user_id=victim", "query.user_id"),
+]
+CASES += CONDITIONAL_AND_KEYS
+
 
 @dataclass
 class RawResponse:
@@ -1428,7 +1648,9 @@ async def send_raw(app: FastAPI, case: Hostile, substitute: dict[str, str]) -> R
     for token, value in substitute.items():
         body = body.replace(token.encode(), value.encode())
     case = Hostile(**{**case.__dict__, "body": body})
-    headers = list(case.headers)
+    headers = [
+        (name, fill(value.decode("latin-1")).encode("latin-1")) for name, value in case.headers
+    ]
     if case.body and not case.chunks and not any(name == b"content-length" for name, _ in headers):
         headers.append((b"content-length", str(len(case.body)).encode()))
     scope: Scope = {
@@ -1495,6 +1717,22 @@ async def lists_and_orders(client: httpx.AsyncClient, user_id: str) -> dict[str,
     return {"lists": lists, "orders": orders}
 
 
+async def etag(client: httpx.AsyncClient, url: str) -> str:
+    """The ETag of one todo or list, without its quotes."""
+    response = await client.get(url)
+    assert response.status_code == 200, response.text
+    return response.headers["etag"].strip('"')
+
+
+async def feed_token(client: httpx.AsyncClient, user_id: str) -> str:
+    """The `next` of a first sync of the user's change feed (it fits in one answer)."""
+    response = await client.get(f"/api/v1/users/{user_id}/changes", params={"limit": 1000})
+    assert response.status_code == 200, response.text
+    assert not response.json()["has_more"]
+    token: str = response.json()["next"]
+    return token
+
+
 @pytest.fixture
 async def world(client: httpx.AsyncClient, clean_database: None) -> dict[str, Any]:
     """The victim's todo (with a secret), the attacker's own two todos, and a cursor of
@@ -1518,6 +1756,15 @@ async def world(client: httpx.AsyncClient, clean_database: None) -> dict[str, An
     older = (await client.get(todos_url(ATTACKER))).json()["items"][-1]
     assert older["id"] != attacker_todo["id"]
     lists_page = (await client.get(lists_url(VICTIM), params={"limit": 1})).json()
+    victim_key = f"victim-key-{uuid.uuid4().hex}"
+    keyed_response = await client.post(
+        todos_url(VICTIM), json={"title": "keyed"}, headers={"Idempotency-Key": victim_key}
+    )
+    assert keyed_response.status_code == 201, keyed_response.text
+    victim_since = await feed_token(client, VICTIM)
+    attacker_since = await feed_token(client, ATTACKER)
+    raw_since = base64.urlsafe_b64decode(attacker_since + "=" * (-len(attacker_since) % 4))
+    flipped = raw_since[:-1] + bytes([raw_since[-1] ^ 1])  # the binding's last byte
     position_page = (
         await client.get(
             todos_url(VICTIM),
@@ -1527,7 +1774,12 @@ async def world(client: httpx.AsyncClient, clean_database: None) -> dict[str, An
     return {
         "secret": secret,
         "victim_todo": victim_todo,
-        "victim_ids": [victim_todo["id"], secret_list["id"], *(todo["id"] for todo in listed)],
+        "victim_ids": [
+            victim_todo["id"],
+            secret_list["id"],
+            keyed_response.json()["id"],
+            *(todo["id"] for todo in listed),
+        ],
         "victim_list": (await client.get(todos_url(VICTIM))).json(),
         "attacker_list": (await client.get(todos_url(ATTACKER))).json(),
         "victim_lists": await lists_and_orders(client, VICTIM),
@@ -1544,6 +1796,14 @@ async def world(client: httpx.AsyncClient, clean_database: None) -> dict[str, An
             "<victim_todo_upper>": victim_todo["id"].upper(),
             "<victim_todo>": victim_todo["id"],
             "<victim_cursor>": page["next_cursor"],
+            "<victim_etag>": await etag(client, todo_url(VICTIM, victim_todo["id"])),
+            "<victim_list_etag>": await etag(client, f"{lists_url(VICTIM)}/{secret_list['id']}"),
+            "<attacker_etag>": await etag(client, todo_url(ATTACKER, attacker_todo["id"])),
+            "<victim_key>": victim_key,
+            "<victim_since>": victim_since,
+            "<attacker_since_truncated>": attacker_since[:-4],
+            "<attacker_since_flipped>": base64.urlsafe_b64encode(flipped).decode().rstrip("="),
+            "<attacker_since>": attacker_since,
             "<victim>": VICTIM,
             "<attacker_todo>": attacker_todo["id"],
             "<attacker>": ATTACKER,
@@ -1607,6 +1867,19 @@ def test_the_table_reaches_every_list_operation_and_the_move() -> None:
     }
 
 
+def test_the_table_reaches_every_client_safety_header_and_the_feed() -> None:
+    """Each header gets malformed rows (a 422 naming it) and rows that pass its syntax;
+    the feed gets refused `since` and `limit` rows and accepted ones."""
+    for header in (b"if-match", b"if-none-match", b"idempotency-key"):
+        rows = [c for c in CONDITIONAL_AND_KEYS if header in dict(c.headers)]
+        name = header.decode().title()  # If-Match, If-None-Match, Idempotency-Key
+        assert any(c.status == 422 and c.field == f"header.{name}" for c in rows), header
+        assert any(c.status != 422 for c in rows), header
+    feed = [c for c in CONDITIONAL_AND_KEYS if c.path == CHANGES]
+    assert {c.field for c in feed} >= {"query.since", "query.limit", None}
+    assert {"VALIDATION_ERROR", None} == {c.error_code for c in feed}
+
+
 @pytest.mark.parametrize("case", CASES, ids=str)
 async def test_hostile_input_gets_the_documented_answer(
     case: Hostile, app: FastAPI, client: httpx.AsyncClient, world: dict[str, Any]
@@ -1617,7 +1890,8 @@ async def test_hostile_input_gets_the_documented_answer(
     assert response.status == case.status, response.body
     assert response.status < 500
     if response.body:
-        assert response.headers["content-type"] == "application/json"
+        expected = "application/problem+json" if response.status >= 400 else "application/json"
+        assert response.headers["content-type"] == expected
     if case.error_code is not None:
         body = response.json()
         assert body["error_code"] == case.error_code, body
@@ -1641,6 +1915,8 @@ async def test_hostile_input_gets_the_documented_answer(
     if response.status < 300 and response.body:
         answer = response.json()
         items = answer.get("items", [answer] if "user_id" in answer else [])
+        if "has_more" in answer:  # the change feed: the data of each item, tombstones aside
+            items = [item["data"] for item in items if item["data"] is not None]
         assert all(item["user_id"] == ATTACKER for item in items), answer
         if "total" in answer:  # stats count only the attacker's two todos, at most
             assert answer["total"] <= len(world["attacker_list"]["items"]), answer

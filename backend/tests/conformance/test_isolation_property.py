@@ -15,6 +15,21 @@ model's order; every answer must be exactly what the model predicts: another use
 or list is a 404 in a path and a 422 naming the field in a body, the same answer as for an
 id nobody has, and nothing changes.
 
+And the client-safety features. ETags: a GET with `If-None-Match` (the owner's current
+tag, `*`, a weak or a listed one: 304 with no body; a stale one: the item), and
+conditional writes (patch, replace, toggle, move and delete of a todo; rename and delete
+of a list) with `If-Match`: the current tag (or `*`, or a list holding it) writes, and
+the answer's ETag is what a GET then shows; a stale or weak one is a 412 carrying the
+current ETag, and nothing changes. Another user's item, or a deleted one, is a 404 whatever
+the header says, never a 304 nor a 412. Idempotency keys: creates with a key, repeated
+later (by the same user with the same body: exactly the first response, replayed, even
+after the todo changed or went; with another body: 422 IDEMPOTENCY_KEY_REUSED; by another
+user: a todo of their own), and a refused keyed create, whose retry executes. The change
+feed: each user syncs now and then from their last `next`, following `has_more`, and the
+copy they keep must then be exactly the model's todos and lists (the lists' counts
+aside); no item of another user's is ever in it, no tombstone in a first sync, and
+another user's token is a 422 on `query.since`.
+
 The machine runs against the suite's app (and so under its SQL audit) through the async
 `client` fixture: Hypothesis runs in a worker thread, and each request is scheduled on the
 test's event loop.
@@ -42,7 +57,15 @@ from hypothesis.stateful import (
 )
 
 from tests.conformance.conftest import FUZZ
-from tests.helpers import CursorWalk, most_pages, todo_url, todos_url
+from tests.helpers import (
+    API,
+    CursorWalk,
+    assert_error,
+    most_pages,
+    problem,
+    todo_url,
+    todos_url,
+)
 
 
 def lists_url(user_id: str) -> str:
@@ -51,6 +74,10 @@ def lists_url(user_id: str) -> str:
 
 def list_url(user_id: str, list_id: str) -> str:
     return f"{lists_url(user_id)}/{list_id}"
+
+
+def changes_url(user_id: str) -> str:
+    return f"{API}/users/{user_id}/changes"
 
 
 Request = Callable[..., httpx.Response]
@@ -73,6 +100,12 @@ LIST_CHOICES = st.tuples(
 # todos, or any todo ever created (another user's, another list's, a deleted one).
 PLACES = st.sampled_from(["end", "after", "before", "between", "between", "apart"])
 NEIGHBOURS = st.sampled_from(["target", "target", "target", "any"])
+# Which entity tag a conditional request sends: the item's current one (alone, in a list
+# of tags, or as `W/` weak), `*`, or a stale one (an earlier version's, or one never
+# issued).
+TAG_CHOICES = st.sampled_from(["current", "current", "listed", "star", "weak", "stale", "stale"])
+# What a conditional write of a todo does.
+TODO_WRITES = st.sampled_from(["patch", "put", "complete", "move", "delete"])
 
 
 @dataclass(frozen=True)
@@ -145,7 +178,28 @@ def _same(body: dict[str, Any], todo: ModelTodo) -> None:
 
 def _not_found(response: httpx.Response, what: str = "Todo") -> None:
     assert response.status_code == 404, response.text
-    assert response.json() == {"detail": f"{what} not found.", "error_code": "NOT_FOUND"}
+    assert response.json() == problem(404, "NOT_FOUND", f"{what} not found.")
+
+
+def _etag(response: httpx.Response) -> str:
+    """The response's ETag: one strong entity tag."""
+    etag = response.headers.get("etag", "")
+    assert len(etag) > 2, response.headers
+    assert etag[0] == etag[-1] == '"', response.headers
+    return etag
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A create sent with an Idempotency-Key, and the first response it got."""
+
+    user: str
+    key: str
+    body: dict[str, Any]
+    status: int
+    content: bytes
+    location: str | None
+    etag: str
 
 
 def _refused(response: httpx.Response, allowed: set[str]) -> None:
@@ -187,6 +241,17 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             # Every list and todo ever created, of every user, deleted ones too.
             self.every_list: list[ModelList] = []
             self.every_todo: list[ModelTodo] = []
+            # Every ETag seen, per todo or list id: all but the current one are stale.
+            self.tags: dict[str, set[str]] = {}
+            # The creates sent with a key, by (user, key); and every key, in order.
+            self.keyed: dict[tuple[str, str], Keyed] = {}
+            self.keys: list[str] = []
+            # Each user's change feed: the last `next`, and the copy it keeps, by (type, id).
+            self.tokens: dict[str, str | None] = dict.fromkeys(self.users)
+            self.synced: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+                user: {} for user in self.users
+            }
+            self.renames = 0
 
         # --- helpers -------------------------------------------------------------------
 
@@ -286,6 +351,53 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             items: list[Any] = page["items"]
             return items
 
+        def saw(self, item_id: str, response: httpx.Response) -> str:
+            """Record the ETag of an answer carrying one item; it must have one."""
+            etag = _etag(response)
+            self.tags.setdefault(item_id, set()).add(etag)
+            return etag
+
+        def current_tag(self, kind: str, item_id: str, owner: str) -> str | None:
+            """The owner's GET of a todo or list: its ETag, the body checked against the
+            model; None (after a 404) if it is gone."""
+            if kind == "todo":
+                response = request("GET", todo_url(owner, item_id))
+                expected = self.model[owner].get(item_id)
+                if expected is None:
+                    _not_found(response)
+                    return None
+                assert response.status_code == 200, response.text
+                _same(response.json(), expected)
+            else:
+                response = request("GET", list_url(owner, item_id))
+                todo_list = self.lists[owner].get(item_id)
+                if todo_list is None:
+                    _not_found(response, "List")
+                    return None
+                assert response.status_code == 200, response.text
+                assert response.json() == self.list_body(todo_list)
+            return self.saw(item_id, response)
+
+        def tag_to_send(self, item_id: str, current: str | None, choice: str) -> str:
+            """The header value for a TAG_CHOICES draw. A stale tag is one of the item's
+            earlier versions if one was seen, else one never issued."""
+            tag = current or '"gone"'
+            if choice == "listed":
+                return f'"nope", {tag}'
+            if choice == "star":
+                return "*"
+            if choice == "weak":
+                return f"W/{tag}"
+            if choice == "stale":
+                stale = sorted(self.tags.get(item_id, set()) - {tag})
+                return stale[0] if stale else '"never-issued"'
+            return tag
+
+        def precondition_failed(self, response: httpx.Response, current: str) -> None:
+            """A 412 carrying the current ETag (and, the invariants check, no change)."""
+            assert_error(response, 412, "PRECONDITION_FAILED")
+            assert response.headers["etag"] == current
+
         # --- rules ---------------------------------------------------------------------
 
         @initialize(target=todo_lists)
@@ -294,7 +406,9 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             todos, so that every run has orders to change, across users too."""
             created = []
             for user in self.users:
-                assert request("GET", todos_url(user)).json()["count"] == 0
+                # (The other initialize rule may have run first.)
+                count = request("GET", todos_url(user)).json()["count"]
+                assert count == len(self.model[user]) <= 1
                 assert request("GET", lists_url(user)).json()["count"] == 0
                 response = request("POST", lists_url(user), json={"name": "Inbox"})
                 assert response.status_code == 201, response.text
@@ -308,6 +422,19 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
                     response = request("POST", todos_url(user), json=body)
                     assert response.status_code == 201, response.text
                     self.add_todo(ModelTodo.from_api(response.json()))
+            return multiple(*created)
+
+        @initialize(target=todos)
+        def everyone_has_a_todo_in_no_list(self) -> Any:
+            """A todo of each user's to aim at from the first step (the lists' todos are
+            reached through their lists and moves)."""
+            created = []
+            for user in self.users:
+                response = request("POST", todos_url(user), json={"title": "first"})
+                assert response.status_code == 201, response.text
+                todo = ModelTodo.from_api(response.json())
+                self.add_todo(todo)
+                created.append(todo)
             return multiple(*created)
 
         @rule(
@@ -408,6 +535,7 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             else:
                 assert response.status_code == 200, response.text
                 _same(response.json(), expected)
+                self.saw(todo.id, response)
 
         @rule(todo=todos, who=st.integers(0, 2))
         def get_unknown_id(self, todo: ModelTodo, who: int) -> None:
@@ -429,6 +557,7 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             updated = replace(expected, **changes, updated_at=body["updated_at"])
             _same(body, updated)
             self.model[user][todo.id] = updated
+            self.saw(todo.id, response)
 
         @rule(
             todo=todos,
@@ -996,7 +1125,297 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
             expected = sorted(self.lists[user].values(), key=lambda t: t.position)
             assert items == [self.list_body(todo_list) for todo_list in expected]
 
+        # --- conditional requests ------------------------------------------------------
+
+        def conditional_get(
+            self, kind: str, item_id: str, owner: str, who: int, choice: str
+        ) -> None:
+            """A GET of one todo or list by `who`, with `If-None-Match` drawn from the
+            owner's current tag: 304 for the owner when it matches (weakly), the item
+            when it is stale; for anyone else a 404, never a 304."""
+            user = self.pick_user(who)
+            current = self.current_tag(kind, item_id, owner)
+            sent = self.tag_to_send(item_id, current, choice)
+            url = todo_url(user, item_id) if kind == "todo" else list_url(user, item_id)
+            response = request("GET", url, headers={"If-None-Match": sent})
+            hypothesis.event("If-None-Match", f"{kind}, {choice}, {user == owner}")
+            if user != owner or current is None:
+                _not_found(response, "Todo" if kind == "todo" else "List")
+                return
+            assert response.headers["etag"] == current
+            if choice == "stale":
+                assert response.status_code == 200, response.text
+                if kind == "todo":
+                    _same(response.json(), self.model[user][item_id])
+                else:
+                    assert response.json() == self.list_body(self.lists[user][item_id])
+                return
+            assert response.status_code == 304, response.text
+            assert response.content == b""
+
+        @rule(todo=todos, who=st.integers(0, 2), choice=TAG_CHOICES)
+        def get_todo_if_none_match(self, todo: ModelTodo, who: int, choice: str) -> None:
+            self.conditional_get("todo", todo.id, todo.user_id, who, choice)
+
+        @rule(todo_list=todo_lists, who=st.integers(0, 2), choice=TAG_CHOICES)
+        def get_list_if_none_match(self, todo_list: ModelList, who: int, choice: str) -> None:
+            self.conditional_get("list", todo_list.id, todo_list.user_id, who, choice)
+
+        @rule(todo=todos, who=st.integers(0, 2), choice=TAG_CHOICES, op=TODO_WRITES, title=TITLES)
+        def conditional_todo_write(
+            self, todo: ModelTodo, who: int, choice: str, op: str, title: str
+        ) -> None:
+            """A write of one todo with `If-Match` drawn from the owner's current tag: a
+            match writes (the answer's ETag is the one a GET shows next), a stale or weak
+            tag is a 412 with the current ETag; another user's todo or a deleted one is a
+            404, whatever the tag."""
+            user = self.pick_user(who)
+            current = self.current_tag("todo", todo.id, todo.user_id)
+            headers = {"If-Match": self.tag_to_send(todo.id, current, choice)}
+            url = todo_url(user, todo.id)
+            hypothesis.event("If-Match", f"todo {op}, {choice}, {user == todo.user_id}")
+            if op == "patch":
+                response = request("PATCH", url, json={"title": title}, headers=headers)
+            elif op == "put":
+                body = {"title": title, "description": None, "is_completed": False}
+                response = request("PUT", url, json=body, headers=headers)
+            elif op == "complete":
+                response = request("PATCH", f"{url}/complete", headers=headers)
+            elif op == "move":  # to the end of its own list
+                response = request("POST", f"{url}/move", json={}, headers=headers)
+            else:
+                response = request("DELETE", url, headers=headers)
+            expected = self.owned(user, todo)
+            if expected is None:
+                _not_found(response)
+                return
+            assert current is not None
+            if choice in {"stale", "weak"}:
+                self.precondition_failed(response, current)
+                return
+            if op == "delete":
+                assert response.status_code == 204, response.text
+                self.drop_todo(user, todo.id)
+                return
+            if op == "patch":
+                self.write(user, todo, response, title=title.strip())
+            elif op == "put":
+                changes = {"title": title.strip(), "description": None, "is_completed": False}
+                self.write(user, todo, response, **changes)
+            elif op == "complete":
+                self.write(user, todo, response, is_completed=not expected.is_completed)
+            else:
+                self.write(user, todo, response)
+                order = self.order[user][expected.list_id]
+                order.remove(todo.id)
+                order.append(todo.id)
+            new = _etag(response)
+            assert new != current
+            assert self.current_tag("todo", todo.id, user) == new
+
+        @rule(
+            todo_list=todo_lists,
+            who=st.integers(0, 2),
+            choice=TAG_CHOICES,
+            op=st.sampled_from(["rename", "delete"]),
+        )
+        def conditional_list_write(
+            self, todo_list: ModelList, who: int, choice: str, op: str
+        ) -> None:
+            """A rename (to a new name) or a delete (`?todos=delete`) of a list with
+            `If-Match`, as for a todo."""
+            user = self.pick_user(who)
+            current = self.current_tag("list", todo_list.id, todo_list.user_id)
+            headers = {"If-Match": self.tag_to_send(todo_list.id, current, choice)}
+            url = list_url(user, todo_list.id)
+            hypothesis.event("If-Match", f"list {op}, {choice}, {user == todo_list.user_id}")
+            self.renames += 1
+            name = f"Renamed {self.renames}"
+            if op == "rename":
+                response = request("PATCH", url, json={"name": name}, headers=headers)
+            else:
+                response = request("DELETE", url, params={"todos": "delete"}, headers=headers)
+            before = self.lists[user].get(todo_list.id)
+            if before is None:
+                _not_found(response, "List")
+                return
+            assert current is not None
+            if choice in {"stale", "weak"}:
+                self.precondition_failed(response, current)
+                return
+            if op == "delete":
+                assert response.status_code == 204, response.text
+                del self.lists[user][todo_list.id]
+                for todo_id in self.order[user].pop(todo_list.id):
+                    del self.model[user][todo_id]
+                return
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["updated_at"] > before.updated_at
+            renamed = replace(before, name=name, updated_at=body["updated_at"])
+            assert body == self.list_body(renamed)
+            self.lists[user][todo_list.id] = renamed
+            new = self.saw(todo_list.id, response)
+            assert new != current
+            assert self.current_tag("list", todo_list.id, user) == new
+
+        # --- idempotency keys ------------------------------------------------------------
+
+        def keyed_post(self, user: str, key: str, body: dict[str, Any]) -> httpx.Response:
+            headers = {"Idempotency-Key": key}
+            return request("POST", todos_url(user), json=body, headers=headers)
+
+        def executed(
+            self, user: str, key: str, body: dict[str, Any], response: httpx.Response
+        ) -> ModelTodo | None:
+            """A keyed create that was executed: a new todo of `user`'s, recorded with
+            its response; or, for a list not theirs, a 422 that stored nothing."""
+            assert "idempotent-replayed" not in response.headers, response.headers
+            if not self.owns_list(user, body["list_id"]):
+                _refused(response, {"body.list_id"})
+                return None
+            assert response.status_code == 201, response.text
+            created = response.json()
+            assert created["user_id"] == user
+            assert (created["title"], created["list_id"]) == (
+                body["title"].strip(),
+                body["list_id"],
+            )
+            todo = ModelTodo.from_api(created)
+            self.add_todo(todo)
+            etag = self.saw(todo.id, response)
+            first = Keyed(
+                user, key, body, 201, response.content, response.headers["location"], etag
+            )
+            self.keyed[user, key] = first
+            return todo
+
+        @rule(target=todos, who=st.integers(0, 2), title=TITLES, in_list=LIST_CHOICES)
+        def keyed_create(self, who: int, title: str, in_list: tuple[str, int]) -> Any:
+            """A create with a new key. Refused (a list not the user's), it stored
+            nothing: the same key with a valid body then executes."""
+            user = self.pick_user(who)
+            key = str(uuid.uuid4())
+            self.keys.append(key)
+            _, list_id = self.pick_list(user, in_list)
+            body = {"title": title, "list_id": list_id}
+            todo = self.executed(user, key, body, self.keyed_post(user, key, body))
+            hypothesis.event("Idempotency-Key", f"new, executed {todo is not None}")
+            if todo is None:
+                body = {"title": title, "list_id": None}
+                todo = self.executed(user, key, body, self.keyed_post(user, key, body))
+            assert todo is not None
+            return todo
+
+        @rule(
+            target=todos,
+            who=st.integers(0, 2),
+            index=st.integers(0, 50),
+            same_body=st.booleans(),
+            quoted=st.booleans(),
+        )
+        def repeat_key(self, who: int, index: int, same_body: bool, quoted: bool) -> Any:
+            """An earlier key again (bare or quoted: the same key). The same user with the
+            same body: exactly the first response, replayed, and nothing created, even if
+            the todo changed or went since; another body: 422 IDEMPOTENCY_KEY_REUSED.
+            Another user: the key is theirs too, and their request is executed."""
+            if not self.keys:
+                return multiple()
+            user, key = self.pick_user(who), self.keys[index % len(self.keys)]
+            first = self.keyed.get((user, key))
+            if first is None:  # another user's key: sent with that user's body
+                first = next(k for (_, name), k in self.keyed.items() if name == key)
+            body = first.body if same_body else {**first.body, "title": first.body["title"] + "x"}
+            response = self.keyed_post(user, f'"{key}"' if quoted else key, body)
+            hypothesis.event("Idempotency-Key", f"same user {first.user == user}, {same_body}")
+            if first.user != user:
+                return self.executed(user, key, body, response) or multiple()
+            if not same_body:
+                body = assert_error(response, 422, "IDEMPOTENCY_KEY_REUSED")
+                fields = [error["field"] for error in body["field_errors"]]
+                assert fields == ["header.Idempotency-Key"], body
+                return multiple()
+            assert response.status_code == first.status, response.text
+            assert response.content == first.content
+            assert response.headers["idempotent-replayed"] == "true"
+            assert response.headers["location"] == first.location
+            assert response.headers["etag"] == first.etag
+            return multiple()
+
+        # --- the change feed -------------------------------------------------------------
+
+        def sync_pass(
+            self, user: str, copy: dict[tuple[str, str], dict[str, Any]], limit: int
+        ) -> str:
+            """A pass of the user's feed from their last `next`, following `has_more`,
+            applied to `copy`; the last `next`. Every item is one of the user's own (never
+            another user's id), and a first sync has no tombstones."""
+            token = self.tokens[user]
+            todo_ids = {t.id for t in self.every_todo if t.user_id == user}
+            list_ids = {t.id for t in self.every_list if t.user_id == user}
+            mine = {"todo": todo_ids, "list": list_ids}
+            pages, max_pages = 0, most_pages(len(todo_ids) + len(list_ids), limit) + 1
+            while True:
+                params: dict[str, Any] = {"limit": limit}
+                if token is not None:
+                    params["since"] = token
+                response = request("GET", changes_url(user), params=params)
+                assert response.status_code == 200, response.text
+                page = response.json()
+                assert len(page["items"]) <= limit
+                for item in page["items"]:
+                    assert item["id"] in mine[item["type"]], (user, item)
+                    if item["data"] is None:
+                        assert self.tokens[user] is not None, item  # no tombstone at first
+                        assert item["deleted_at"] is not None
+                        copy.pop((item["type"], item["id"]), None)
+                    else:
+                        assert item["deleted_at"] is None
+                        assert item["data"]["user_id"] == user, (user, item)
+                        assert item["data"]["id"] == item["id"]
+                        copy[item["type"], item["id"]] = item["data"]
+                token = page["next"]
+                pages += 1
+                if not page["has_more"]:
+                    return token
+                assert pages < max_pages, "the pass does not end"
+
+        def check_copy(self, user: str, copy: dict[tuple[str, str], dict[str, Any]]) -> None:
+            """A synced copy is the model's todos and lists (but the lists' counts)."""
+            todos = {i: ModelTodo.from_api(d) for (kind, i), d in copy.items() if kind == "todo"}
+            assert todos == self.model[user]
+            lists = {i: ModelList.from_api(d) for (kind, i), d in copy.items() if kind == "list"}
+            assert lists == self.lists[user]
+
+        @rule(who=st.integers(0, 2), limit=st.sampled_from([1, 3, 100]))
+        def sync(self, who: int, limit: int) -> None:
+            """The user syncs, a page of `limit` at a time, and keeps the copy and the
+            token: between two syncs, any number of steps."""
+            user = self.pick_user(who)
+            hypothesis.event("sync", f"first {self.tokens[user] is None}, limit {limit}")
+            self.tokens[user] = self.sync_pass(user, self.synced[user], limit)
+            self.check_copy(user, self.synced[user])
+
+        @rule(who=st.integers(0, 2), owner=st.integers(0, 2))
+        def sync_with_another_users_token(self, who: int, owner: int) -> None:
+            """Another user's `next` is a 422 on `query.since`, whatever it holds."""
+            user, token_owner = self.pick_user(who), self.pick_user(owner)
+            token = self.tokens[token_owner]
+            if token is None or user == token_owner:
+                return
+            response = request("GET", changes_url(user), params={"since": token})
+            _refused(response, {"query.since"})
+
         # --- after every step ----------------------------------------------------------
+
+        @invariant()
+        def each_users_feed_brings_their_copy_up_to_date(self) -> None:
+            """From each user's last sync, the feed brings (a scratch copy of) their copy to
+            exactly their todos and lists; the copy and token they keep do not move."""
+            for user in self.users:
+                copy = dict(self.synced[user])
+                self.sync_pass(user, copy, 1000)
+                self.check_copy(user, copy)
 
         @invariant()
         def each_user_sees_exactly_their_own_todos(self) -> None:

@@ -15,6 +15,7 @@ Bounded and deterministic in `make test`; `make fuzz` runs many more examples.
 
 import asyncio
 import copy
+import re
 import threading
 from typing import Any
 
@@ -25,6 +26,9 @@ from schemathesis import Case, CheckContext, Response
 from schemathesis.checks import CheckFunction
 
 from tests.conformance.conftest import FUZZ, AuditedApp, schemathesis_config
+from tests.helpers import truncate_every_table
+from todo_api.api.conditional import ENTITY_TAGS_PATTERN
+from todo_api.api.idempotency import KEY_PATTERN
 from todo_api.db.database import pool_options
 from todo_api.db.url import parse_database_url
 from todo_api.openapi import openapi_document
@@ -40,6 +44,25 @@ CREATE_TODOS = f"POST {COLLECTION}/bulk"
 MOVE_TODO = f"POST {COLLECTION}/{{todo_id}}/move"
 LISTS = "/api/v1/users/{user_id}/lists"
 LIST_LISTS = f"GET {LISTS}"
+CREATE_LIST = f"POST {LISTS}"
+LIST_CHANGES = "GET /api/v1/users/{user_id}/changes"
+# The operations with a conditional header (If-Match, If-None-Match).
+CONDITIONAL = (
+    f"GET {COLLECTION}/{{todo_id}}",
+    REPLACE_TODO,
+    PATCH_TODO,
+    f"PATCH {COLLECTION}/{{todo_id}}/complete",
+    f"DELETE {COLLECTION}/{{todo_id}}",
+    MOVE_TODO,
+    f"GET {LISTS}/{{list_id}}",
+    f"PATCH {LISTS}/{{list_id}}",
+    f"DELETE {LISTS}/{{list_id}}",
+)
+HEADER_PATTERNS = {
+    "If-Match": ENTITY_TAGS_PATTERN,
+    "If-None-Match": ENTITY_TAGS_PATTERN,
+    "Idempotency-Key": KEY_PATTERN,
+}
 # The operations schemathesis.toml allows a 422 for valid data (ST202 checks the others).
 UNSTATABLE = (
     LIST_TODOS,
@@ -51,7 +74,13 @@ UNSTATABLE = (
     CREATE_TODOS,
     MOVE_TODO,
     LIST_LISTS,
+    CREATE_LIST,
+    LIST_CHANGES,
+    *CONDITIONAL,
 )
+# The operations taking an Idempotency-Key, which schemathesis may send again with
+# another body: IDEMPOTENCY_KEY_REUSED, a 422 naming the header.
+KEYED = (CREATE_TODO, CREATE_TODOS, MOVE_TODO, CREATE_LIST)
 FILTERS = (
     "is_completed",
     "q",
@@ -103,6 +132,29 @@ def _unstatable_fields(case: Case) -> set[str]:
     """The fields whose rules the schema cannot state (see schemathesis.toml) and that
     apply to this request: a 422 for valid data may name these and nothing else."""
     label = case.operation.label
+    keyed = label in KEYED and "Idempotency-Key" in (case.headers or {})
+    return {
+        *(["header.Idempotency-Key"] if keyed else []),
+        *_headers_off_pattern(case),
+        *_rules_of(case),
+    }
+
+
+def _headers_off_pattern(case: Case) -> set[str]:
+    """Headers whose value breaks the pattern the document states for them. The coverage
+    phase sends some (`If-Match: 0`) as positive data; the 422 that names them is right."""
+    headers = case.headers or {}
+    return {
+        f"header.{name}"
+        for name, pattern in HEADER_PATTERNS.items()
+        if name in headers and not re.fullmatch(pattern, str(headers[name]))
+    }
+
+
+def _rules_of(case: Case) -> set[str]:
+    label = case.operation.label
+    if label == LIST_CHANGES:
+        return {"query.since"}
     if label == LIST_TODOS:
         both = _given(case.query, "sort") and _given(case.query, "order")
         one_list = (case.query or {}).get("sort") == "position" and not _given(
@@ -128,7 +180,9 @@ def only_unstatable_rules_refuse(ctx: CheckContext, response: Response, case: Ca
     field (see schemathesis.toml): a cursor this service did not issue for this listing,
     `sort` with `order`, `sort=position` without `list_id`, a `tz` that is no IANA zone, a
     bulk delete without a filter, a `list_id` not one of the user's lists, a move's
-    neighbour not one of the user's todos in its target list."""
+    neighbour not one of the user's todos in its target list, an Idempotency-Key the user
+    already used for another request, a change feed's `since` this service did not
+    issue for this user."""
     del ctx
     if (
         case.meta is None
@@ -255,7 +309,7 @@ def _empty_the_tables(app: AuditedApp) -> None:
     async def truncate() -> None:
         connection = await asyncpg.connect(**connect_kwargs)
         try:
-            await connection.execute("TRUNCATE todos, lists")
+            await connection.execute(truncate_every_table())
         finally:
             await connection.close()
 

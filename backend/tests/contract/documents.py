@@ -7,10 +7,12 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 OUTPUT_KINDS = frozenset({"json", "http", "text"})
 _OPENING_FENCE = re.compile(r"^```([^`\s]*)")
@@ -24,7 +26,8 @@ _TIMESTAMP = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\
 # Opaque, and built from a timestamp and an id: compared like them, by first appearance.
 _CURSOR_KEY = "next_cursor"
 # Header values that differ on every request; only their presence is compared.
-_UNCOMPARED_HEADERS = {"date": "<date>", "x-request-id": "<request id>"}
+# An ETag is a hash of a body holding ids and times, so it differs with them.
+_UNCOMPARED_HEADERS = {"date": "<date>", "x-request-id": "<request id>", "etag": "<etag>"}
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ def configuration_table(readme: str) -> dict[str, str]:
 
 
 def documented_default(text: str, default: object) -> bool:
-    """Whether a default as the table shows it (`unset`, `empty`, `` `10` ``) is
+    """Whether a default as the table shows it (`unset`, `empty`, `` `10` ``, `P30D`) is
     `default`."""
     shown = text.strip("`")
     if default is None:
@@ -245,4 +248,6 @@ def documented_default(text: str, default: object) -> bool:
         return shown == "empty"
     if isinstance(default, bool):  # as an operator types it
         return shown == str(default).lower()
+    if isinstance(default, timedelta):  # as an operator types it: ISO 8601
+        return TypeAdapter(timedelta).validate_python(shown) == default
     return shown == str(default)

@@ -33,6 +33,7 @@ from tests.contract.documents import (
     documented_default,
     write_outputs,
 )
+from tests.helpers import truncate_every_table
 from tests.processes import command_env, todo_api_server
 from todo_api.settings import Settings
 
@@ -68,7 +69,7 @@ async def empty_server(tour_server: str, tour_database: URL) -> str:
     engine = create_async_engine(tour_database, poolclass=NullPool)
     try:
         async with engine.begin() as connection:
-            await connection.execute(text("TRUNCATE todos, lists"))
+            await connection.execute(text(truncate_every_table()))
     finally:
         await engine.dispose()
     return tour_server

@@ -8,6 +8,8 @@ break here, and that direct mode is refused, so these tests would catch a regres
 
 import asyncio
 import subprocess
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from tests.external.conftest import Services, require_services
 from tests.helpers import todo_url, todos_url
 from tests.load import Load, take_away_under
 from tests.processes import ApiProcess, command_env, todo_api
-from todo_api.db.database import APPLICATION_NAME, Database, Query, pool_options
+from todo_api.db.database import APPLICATION_NAME, Database, Query, cancel_grace, pool_options
 from todo_api.db.migrate import head_revision
 from todo_api.db.url import parse_database_url
 from todo_api.errors import DatabaseUnavailable
@@ -205,3 +207,67 @@ async def test_an_outage_behind_pgbouncer_is_503_and_recovers_within_5_seconds(
 
     outage.check(slowest_allowed=pool_timeout + statement_timeout + 0.5)
     assert outage.pool_idle == outage.pool_size
+
+
+async def _still_running(admin_engine: AsyncEngine, marker: str) -> int:
+    async with admin_engine.connect() as connection:
+        count = await connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE :marker"
+            ),
+            {"marker": f"%{marker}%"},
+        )
+    return int(count or 0)
+
+
+async def _sleep_alone(database: Database, sleep: Query) -> None:
+    await database.fetch_one(sleep)
+
+
+async def _sleep_in_transaction(database: Database, sleep: Query) -> None:
+    async with database.transaction() as transaction:
+        await transaction.fetch_one(sleep)
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["statement", "transaction"])
+async def test_a_statement_past_the_client_timeout_is_cancelled_on_the_server_through_pgbouncer(
+    pooled_url: str, admin_engine: AsyncEngine, in_transaction: bool
+) -> None:
+    """In pooled mode the client's DB_STATEMENT_TIMEOUT is the only limit: the cancel
+    request asyncpg sends, which PgBouncer forwards, must stop the statement on the server.
+    Terminating the client's connection would not (PgBouncer keeps the server's statement
+    running), so the app waits for the cancel within the grace, which is ample here: the
+    connection is kept, and the caller has its TimeoutError (a 503) within the timeout and
+    the grace. Outside a transaction and inside one (`Database.transaction()`)."""
+    timeout = 1.0
+    options = pool_options(
+        parse_database_url(pooled_url),
+        make_settings(None, db_pooled=True, db_statement_timeout=timeout),
+    )
+    database = Database(
+        options.connect_kwargs,
+        max_size=2,
+        acquire_timeout=10,
+        statement_cache_size=options.statement_cache_size,
+        cancel_grace=cancel_grace(timeout),
+    )
+    marker = f"timeout-probe-{uuid.uuid4().hex}"
+    sleep = Query(sql=f"SELECT pg_sleep(30) AS slept /* {marker} */", parameters=(), read_only=True)
+    await database.open()
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await (_sleep_in_transaction if in_transaction else _sleep_alone)(database, sleep)
+        elapsed = time.monotonic() - started
+
+        assert timeout - 0.05 <= elapsed < timeout + cancel_grace(timeout) + 0.5, elapsed
+        deadline = time.monotonic() + 2
+        while await _still_running(admin_engine, marker):
+            assert time.monotonic() < deadline, "pg_sleep still running on the server"
+            await asyncio.sleep(0.05)
+        # The cancel was acknowledged in time: the connection was given back, not cut.
+        assert database.pool.get_size() == database.pool.get_idle_size() == 1
+        assert (await database.fetch_one(Query(sql="SELECT 1 AS one", parameters=()))) is not None
+    finally:
+        await database.close()

@@ -287,7 +287,7 @@ _MOVE_STATEMENTS = (
     ("ROLLBACK", re.compile(r"^ROLLBACK\b")),
     ("lock", re.compile(r"^SELECT pg_advisory_xact_lock\(")),
     ("own lists", re.compile(r"^SELECT lists\.id\s+FROM lists\b")),
-    ("lock todo", re.compile(r"^SELECT todos\.list_id\s+FROM todos\b.*\bFOR UPDATE\s*$", re.S)),
+    ("lock todo", re.compile(r"^SELECT todos\.title\b.*\bFROM todos\b.*\bFOR UPDATE\s*$", re.S)),
     ("current list", re.compile(r"^SELECT todos\.list_id\s+FROM todos\b")),
     ("neighbours", re.compile(r"^SELECT \(SELECT todos\.position\b")),
     ("respace", re.compile(r"^UPDATE todos SET position=.*\bFROM \(SELECT todos\.id\b", re.S)),

@@ -121,7 +121,7 @@ async def test_an_unexpected_error_is_a_500_without_internals(
     body = assert_error(response, 500, "INTERNAL_ERROR")
     assert "secret" not in response.text
     assert "Traceback" not in response.text
-    assert set(body) == {"detail", "error_code"}
+    assert set(body) == {"type", "title", "status", "detail", "error_code"}
     assert "internal detail: table todos, secret=42" in caplog.text
     assert response.headers["x-request-id"]
 

@@ -59,6 +59,8 @@ CONSTRAINTS_0002 = {"ck_todos_priority_known", "ck_todos_tags_at_most_20"}
 COLUMNS_0004 = {"list_id", "position"}
 INDEXES_0004 = {"uq_todos_user_id_list_id_position"}
 CONSTRAINTS_0004 = {"uq_todos_user_id_list_id_position", "fk_todos_user_id_list_id_lists"}
+COLUMNS_0005 = {"change_xid"}
+INDEXES_0005 = {"ix_todos_user_id_change_xid_id"}
 
 _SEED = """
 INSERT INTO todos (user_id, title, description, is_completed, created_at, updated_at)
@@ -147,10 +149,10 @@ def _assert_at_0001(schema: Schema) -> None:
 
 def _assert_at_head(schema: Schema) -> None:
     assert schema.version == head_revision()  # 0003 rewrites rows and adds no schema
-    assert schema.columns == COLUMNS_0001 | COLUMNS_0002 | COLUMNS_0004
+    assert schema.columns == COLUMNS_0001 | COLUMNS_0002 | COLUMNS_0004 | COLUMNS_0005
     # Valid (used by queries) and ready (kept up to date by writes): a build cut short
     # would leave one that is neither.
-    indexes = INDEXES_0001 | INDEXES_0002 | INDEXES_0004
+    indexes = INDEXES_0001 | INDEXES_0002 | INDEXES_0004 | INDEXES_0005
     assert schema.indexes == dict.fromkeys(indexes, (True, True))
     constraints = CONSTRAINTS_0001 | CONSTRAINTS_0002 | CONSTRAINTS_0004
     assert schema.constraints == dict.fromkeys(constraints, True)

@@ -200,11 +200,14 @@ async def test_the_migrated_schema_is_the_one_the_models_define(
         if from_models[part] != migrated[part]
     }
     assert differences == {}
-    # Not an empty comparison: the planning and list columns, the checks, the keys and the
-    # indexes of both tables are all in it.
-    assert len(migrated["todos columns"]) == 13
+    # Not an empty comparison: the planning, list and change-feed columns, the checks, the
+    # keys and the indexes of every table are all in it.
+    assert len(migrated["todos columns"]) == 14
     assert len(migrated["todos constraints"]) == 6
-    assert len(migrated["todos indexes"]) == 9
-    assert len(migrated["lists columns"]) == 5
+    assert len(migrated["todos indexes"]) == 10
+    assert len(migrated["lists columns"]) == 6
     assert len(migrated["lists constraints"]) == 2
-    assert len(migrated["lists indexes"]) == 3
+    assert len(migrated["lists indexes"]) == 4
+    assert len(migrated["tombstones columns"]) == 5
+    assert len(migrated["tombstones constraints"]) == 2
+    assert len(migrated["tombstones indexes"]) == 3

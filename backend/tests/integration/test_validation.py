@@ -283,7 +283,7 @@ async def test_head_of_a_todo_and_of_a_missing_one(client: httpx.AsyncClient) ->
 
     assert (found.status_code, found.content) == (200, b"")
     assert (missing.status_code, missing.content) == (404, b"")
-    assert missing.headers["content-type"] == "application/json"
+    assert missing.headers["content-type"] == "application/problem+json"
 
 
 async def test_head_is_no_way_around_a_missing_method(client: httpx.AsyncClient) -> None:

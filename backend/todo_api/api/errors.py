@@ -1,16 +1,19 @@
-"""The one place that turns any failure into the API's JSON error.
+"""The one place that turns any failure into the API's error: RFC 9457 problem details.
 
-Every error body has the same shape, `{"detail": ..., "error_code": ...}`, plus
-`field_errors` for validation, so clients branch on `error_code` and never on prose.
-Services raise the domain exceptions of `todo_api.errors` and know nothing about HTTP;
-the handlers in `EXCEPTION_HANDLERS` are the only code that picks a status for them, and
-`ERROR_RESPONSES` documents them for the OpenAPI document.
+Every error body is `application/problem+json` with the same members: `type` (a URN, one
+per `error_code`), `title` (the same for every occurrence of that code), `status`,
+`detail` (what went wrong this time), and the extension members `error_code`, plus
+`field_errors` on a 422, so clients branch on `error_code` (or `type`) and never on
+prose (specs/decisions/0005-error-format.md, 0016-problem-details.md). Services raise the
+domain exceptions of `todo_api.errors` and know nothing about HTTP; the handlers in
+`EXCEPTION_HANDLERS` are the only code that picks a status for them, and
+`ERROR_RESPONSES` and its siblings document them for the OpenAPI document.
 """
 
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import orjson
@@ -28,6 +31,8 @@ from todo_api.api.limits import MAX_BODY_BYTES
 from todo_api.api.routing import route_template
 from todo_api.api.validation_messages import (
     BLANK_TITLE,
+    IDEMPOTENCY_KEY_FIELD,
+    IDEMPOTENCY_KEY_REUSED,
     body_model,
     field_error,
     query_parameters,
@@ -38,9 +43,15 @@ from todo_api.errors import (
     DatabaseNotMigrated,
     DatabaseReadOnly,
     DatabaseUnavailable,
+    IdempotencyKeyReused,
     InvalidInput,
     ListNameTaken,
+    ListNotEmpty,
     ListNotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    RequestInProgress,
+    ResyncRequired,
     TodoNotFound,
 )
 from todo_api.metrics import DatabaseErrorKind
@@ -53,6 +64,51 @@ LIST_NOT_FOUND = "List not found."
 _MAX_BODY_TEXT = f"{MAX_BODY_BYTES // 1024} KiB"
 
 
+# --- Problem types -----------------------------------------------------------------------
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# A URN per error_code: absolute, so it means the same whatever the host, root path or
+# request that got it, and tied to no domain name (specs/decisions/0016-problem-details.md).
+PROBLEM_TYPE_PREFIX = "urn:todo-api:problem:"
+
+# The `title` of each error_code: a short summary that is the same for every occurrence
+# (the `detail` says what happened this time). specs/api.md lists them with their `type`.
+PROBLEM_TITLES: dict[str, str] = {
+    "BAD_REQUEST": "Bad Request",
+    "UNAUTHORIZED": "Unauthorized",
+    "FORBIDDEN": "Forbidden",
+    "NOT_FOUND": "Not Found",
+    "METHOD_NOT_ALLOWED": "Method Not Allowed",
+    "CONFLICT": "Conflict",
+    "LIST_NOT_EMPTY": "List Not Empty",
+    "RESYNC_REQUIRED": "Resync Required",
+    "PRECONDITION_FAILED": "Precondition Failed",
+    "PAYLOAD_TOO_LARGE": "Payload Too Large",
+    "UNSUPPORTED_MEDIA_TYPE": "Unsupported Media Type",
+    "VALIDATION_ERROR": "Validation Error",
+    "IDEMPOTENCY_KEY_REUSED": "Idempotency Key Reused",
+    "PRECONDITION_REQUIRED": "Precondition Required",
+    "INTERNAL_ERROR": "Internal Error",
+    "SERVICE_UNAVAILABLE": "Service Unavailable",
+    "DATABASE_NOT_MIGRATED": "Database Not Migrated",
+    "DATABASE_READ_ONLY": "Database Read-Only",
+}
+
+
+def problem_type(error_code: str) -> str:
+    """The `type` of an error_code: `NOT_FOUND` is `urn:todo-api:problem:not-found`."""
+    return PROBLEM_TYPE_PREFIX + error_code.lower().replace("_", "-")
+
+
+def problem_title(error_code: str) -> str:
+    """The `title` of an error_code; one not in the table (another status the framework
+    raises, named after it: `NOT_ACCEPTABLE`) is titled after its words."""
+    title = PROBLEM_TITLES.get(error_code)
+    if title is None:
+        title = error_code.replace("_", " ").title().replace("Http ", "HTTP ")
+    return title
+
+
 class FieldError(BaseModel):
     """One invalid input: where it was (`body.title`, `query.limit`, `path.user_id`) and why."""
 
@@ -60,25 +116,58 @@ class FieldError(BaseModel):
     message: str = Field(examples=[BLANK_TITLE])
 
 
-class ErrorBody(BaseModel):
-    """Every error response has this shape."""
+# The members of a problem, as the OpenAPI document describes them.
+ProblemType = Annotated[
+    str,
+    Field(
+        description=(
+            "The problem type: a URN, one per `error_code`, that never changes "
+            "(`urn:todo-api:problem:` and the code in kebab case). Not dereferenceable: "
+            "specs/api.md documents each one."
+        ),
+        json_schema_extra={"format": "uri"},
+    ),
+]
+ProblemTitle = Annotated[
+    str, Field(description="A short summary of the problem type, the same for every occurrence.")
+]
+ProblemStatus = Annotated[int, Field(description="The HTTP status code of the response.")]
+ProblemDetail = Annotated[
+    str, Field(description="What went wrong this time, for a person to read; may change.")
+]
+ErrorCode = Annotated[
+    str, Field(description="The stable, upper-case name of the problem, to branch on.")
+]
 
-    detail: str = Field(examples=[TODO_NOT_FOUND])
-    error_code: str = Field(examples=["NOT_FOUND"])
+
+class ErrorBody(BaseModel):
+    """Every error response: problem details (RFC 9457), served as
+    `application/problem+json`, with `error_code` as an extension member."""
+
+    type: ProblemType = Field(examples=[problem_type("NOT_FOUND")])
+    title: ProblemTitle = Field(examples=[PROBLEM_TITLES["NOT_FOUND"]])
+    status: ProblemStatus = Field(examples=[404])
+    detail: ProblemDetail = Field(examples=[TODO_NOT_FOUND])
+    error_code: ErrorCode = Field(examples=["NOT_FOUND"])
 
 
 class ValidationErrorBody(ErrorBody):
     """A 422: the request was understood but some input is invalid."""
 
-    detail: str = Field(examples=["The request is invalid; see field_errors."])
-    error_code: str = Field(examples=["VALIDATION_ERROR"])
-    field_errors: list[FieldError]
+    type: ProblemType = Field(examples=[problem_type("VALIDATION_ERROR")])
+    title: ProblemTitle = Field(examples=[PROBLEM_TITLES["VALIDATION_ERROR"]])
+    status: ProblemStatus = Field(examples=[422])
+    detail: ProblemDetail = Field(examples=["The request is invalid; see field_errors."])
+    error_code: ErrorCode = Field(examples=["VALIDATION_ERROR"])
+    field_errors: list[FieldError] = Field(
+        description="Each invalid input: where it was, and the rule it breaks."
+    )
 
 
 class ErrorResponse(Response):
-    """A JSON error in the API's shape."""
+    """An error in the API's shape: problem details, `application/problem+json`."""
 
-    media_type = "application/json"
+    media_type = PROBLEM_MEDIA_TYPE
 
     def __init__(
         self,
@@ -89,7 +178,13 @@ class ErrorResponse(Response):
         field_errors: Sequence[dict[str, str]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        body: dict[str, Any] = {"detail": detail, "error_code": error_code}
+        body: dict[str, Any] = {
+            "type": problem_type(error_code),
+            "title": problem_title(error_code),
+            "status": status_code,
+            "detail": detail,
+            "error_code": error_code,
+        }
         if field_errors is not None:
             body["field_errors"] = list(field_errors)
         super().__init__(orjson.dumps(body), status_code=status_code, headers=headers)
@@ -110,10 +205,73 @@ def not_found(detail: str = "Resource not found.") -> ErrorResponse:
     return ErrorResponse(HTTPStatus.NOT_FOUND, "NOT_FOUND", detail)
 
 
+CONFLICT = "The request conflicts with what is stored."
+IN_PROGRESS = (
+    "A request with this Idempotency-Key is still being processed; retry shortly to get "
+    "its response."
+)
+IN_PROGRESS_RETRY_AFTER_SECONDS = 1
+
+
 def conflict(exc: Conflict) -> ErrorResponse:
     """A 409: the request is fine, but what is stored stands in its way (the detail says
-    what, and how to proceed)."""
-    return ErrorResponse(HTTPStatus.CONFLICT, exc.error_code, str(exc))
+    what, and how to proceed). A repeat of a request still in progress is told when to
+    try again."""
+    if isinstance(exc, RequestInProgress):
+        return ErrorResponse(
+            HTTPStatus.CONFLICT,
+            exc.error_code,
+            str(exc) or IN_PROGRESS,
+            headers={"Retry-After": str(IN_PROGRESS_RETRY_AFTER_SECONDS)},
+        )
+    return ErrorResponse(HTTPStatus.CONFLICT, exc.error_code, str(exc) or CONFLICT)
+
+
+PRECONDITION_FAILED = (
+    "The item has changed since the version named in If-Match; fetch it again, and "
+    "retry with its new ETag if the change still applies."
+)
+PRECONDITION_REQUIRED = (
+    "This write must be conditional: send If-Match with the ETag of a GET of the item."
+)
+RESYNC_REQUIRED = (
+    "The sync token is older than the deletions the server keeps; sync again without since."
+)
+
+
+def precondition_failed(current_etag: str) -> ErrorResponse:
+    """The 412 for an `If-Match` that names an old version; `ETag` is the current one."""
+    return ErrorResponse(
+        HTTPStatus.PRECONDITION_FAILED,
+        "PRECONDITION_FAILED",
+        PRECONDITION_FAILED,
+        headers={"ETag": current_etag},
+    )
+
+
+def precondition_required() -> ErrorResponse:
+    """The 428 for an unconditional write where `If-Match` is required."""
+    return ErrorResponse(
+        HTTPStatus.PRECONDITION_REQUIRED, "PRECONDITION_REQUIRED", PRECONDITION_REQUIRED
+    )
+
+
+def idempotency_key_reused() -> ErrorResponse:
+    """The 422 for an Idempotency-Key already used with another body. A 422 as every other
+    one, with `field_errors` naming the header, so clients that read them on any 422 keep
+    working."""
+    return ErrorResponse(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        "IDEMPOTENCY_KEY_REUSED",
+        "The Idempotency-Key was already used for a request with a different body; use a "
+        "new key for a new request.",
+        field_errors=[{"field": IDEMPOTENCY_KEY_FIELD, "message": IDEMPOTENCY_KEY_REUSED}],
+    )
+
+
+def resync_required() -> ErrorResponse:
+    """The 410 for a change-feed token older than the deletions kept."""
+    return ErrorResponse(HTTPStatus.GONE, "RESYNC_REQUIRED", RESYNC_REQUIRED)
 
 
 def service_unavailable(
@@ -194,27 +352,58 @@ def forbidden(detail: str) -> ErrorResponse:
     return ErrorResponse(HTTPStatus.FORBIDDEN, "FORBIDDEN", detail)
 
 
-def _documented(model: type[ErrorBody], description: str, example: ErrorResponse) -> dict[str, Any]:
-    """An error response as the OpenAPI document shows it: its example is a real response."""
-    return {
+def _body(response: ErrorResponse) -> dict[str, Any]:
+    body: dict[str, Any] = orjson.loads(bytes(response.body))
+    return body
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+def _documented(
+    model: type[ErrorBody],
+    description: str,
+    *examples: ErrorResponse,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """An error response as the OpenAPI document shows it: problem details (the schema,
+    which FastAPI files under `application/json`, is moved to `application/problem+json` by
+    `api/openapi_extras.py`), its examples real responses, one per error_code."""
+    content: dict[str, Any]
+    if len(examples) == 1:
+        content = {"example": _body(examples[0])}
+    else:
+        content = {
+            "examples": {
+                body["error_code"]: {"summary": body["title"], "value": body}
+                for body in map(_body, examples)
+            }
+        }
+    documented: dict[str, Any] = {
         "model": model,
         "description": description,
-        "content": {"application/json": {"example": orjson.loads(bytes(example.body))}},
+        "content": {PROBLEM_MEDIA_TYPE: content},
     }
+    if headers:
+        documented["headers"] = {name: _header(text) for name, text in headers.items()}
+    return documented
 
+
+_RETRY_AFTER = {"Retry-After": "Seconds to wait before retrying."}
+_VALIDATION_EXAMPLE = validation_error([{"field": "body.title", "message": BLANK_TITLE}])
 
 # Documented on each route so the OpenAPI document lists every error a client can get.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _documented(
         ErrorBody, "No such todo for this user, or no such route.", not_found(TODO_NOT_FOUND)
     ),
-    422: _documented(
-        ValidationErrorBody,
-        "Invalid path, query or body.",
-        validation_error([{"field": "body.title", "message": BLANK_TITLE}]),
-    ),
+    422: _documented(ValidationErrorBody, "Invalid path, query or body.", _VALIDATION_EXAMPLE),
     503: _documented(
-        ErrorBody, "The database is unavailable; see Retry-After.", service_unavailable()
+        ErrorBody,
+        "The database is unavailable; see Retry-After.",
+        service_unavailable(),
+        headers=_RETRY_AFTER,
     ),
 }
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -223,6 +412,7 @@ CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "What is stored stands in the way: `CONFLICT` (a list of that name exists) or "
         "`LIST_NOT_EMPTY`.",
         conflict(ListNameTaken("You already have a list of this name.")),
+        conflict(ListNotEmpty("The list holds todos; say what becomes of them.")),
     ),
 }
 BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -230,6 +420,49 @@ BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _documented(ErrorBody, f"The body is larger than {_MAX_BODY_TEXT}.", payload_too_large()),
     415: _documented(
         ErrorBody, "The body is not JSON by its Content-Type.", unsupported_media_type()
+    ),
+}
+# For a write on one item that takes `If-Match`.
+PRECONDITION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    412: _documented(
+        ErrorBody,
+        "`PRECONDITION_FAILED`: the item changed since the version `If-Match` names; "
+        "`ETag` is the current one.",
+        precondition_failed('"3"'),
+        headers={"ETag": "The item's current version."},
+    ),
+    428: _documented(
+        ErrorBody,
+        "`PRECONDITION_REQUIRED`: the server requires `If-Match` on this write.",
+        precondition_required(),
+    ),
+}
+# For a write that takes an `Idempotency-Key`; the 422 replaces the validation 422, which
+# it includes.
+IDEMPOTENCY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: _documented(
+        ErrorBody,
+        "`CONFLICT`: a request with the same `Idempotency-Key` is still being processed "
+        "(retry after `Retry-After`), or what is stored stands in the way.",
+        conflict(RequestInProgress()),
+        headers=_RETRY_AFTER,
+    ),
+    422: _documented(
+        ValidationErrorBody,
+        "`VALIDATION_ERROR`: invalid path, query, headers or body; or "
+        "`IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was used for a request with "
+        "another body.",
+        _VALIDATION_EXAMPLE,
+        idempotency_key_reused(),
+    ),
+}
+# For the change feed's `since`.
+RESYNC_RESPONSES: dict[int | str, dict[str, Any]] = {
+    410: _documented(
+        ErrorBody,
+        "`RESYNC_REQUIRED`: the sync token is older than the deletions kept; sync again "
+        "without `since`.",
+        resync_required(),
     ),
 }
 
@@ -318,6 +551,22 @@ async def _on_conflict(_: Request, exc: Conflict) -> Response:
     return conflict(exc)
 
 
+async def _on_precondition_failed(_: Request, exc: PreconditionFailed) -> Response:
+    return precondition_failed(exc.current_etag)
+
+
+async def _on_precondition_required(_: Request, __: PreconditionRequired) -> Response:
+    return precondition_required()
+
+
+async def _on_idempotency_key_reused(_: Request, __: IdempotencyKeyReused) -> Response:
+    return idempotency_key_reused()
+
+
+async def _on_resync_required(_: Request, __: ResyncRequired) -> Response:
+    return resync_required()
+
+
 async def _on_invalid_input(_: Request, exc: InvalidInput) -> Response:
     return validation_error([{"field": exc.field, "message": exc.message}])
 
@@ -394,6 +643,10 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
     TodoNotFound: _on_todo_not_found,
     ListNotFound: _on_list_not_found,
     Conflict: _on_conflict,
+    PreconditionFailed: _on_precondition_failed,
+    PreconditionRequired: _on_precondition_required,
+    IdempotencyKeyReused: _on_idempotency_key_reused,
+    ResyncRequired: _on_resync_required,
     InvalidInput: _on_invalid_input,
     DatabaseUnavailable: _on_database_unavailable,
     asyncpg.PostgresError: _on_database_error,

@@ -14,6 +14,9 @@ in one place, after that:
 - The **JWT bearer** scheme instead, with the 401 and 403, when the server runs with JWT
   auth (`AUTH_JWKS_URL` or `AUTH_JWT_SECRET`), plus the `X-API-Key` scheme when it has an
   `API_KEY` too (see `api/jwt_auth.py`).
+- **Problem details** for every error response: FastAPI files the schema of a documented
+  error under the route's media type, `application/json`; every 4xx and 5xx is served as
+  `application/problem+json` (`api/errors.py`), so that is where its schema goes.
 """
 
 from collections.abc import Callable
@@ -21,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from todo_api.api.errors import PROBLEM_MEDIA_TYPE
 from todo_api.api.security import API_KEY_HEADER, PROTECTED_PREFIX
 
 JsonObject = dict[str, Any]
@@ -131,19 +135,48 @@ def require_api_key(document: JsonObject) -> None:
             continue
         for operation in operations.values():
             operation["security"] = [{BEARER_SCHEME: []}, {API_KEY_SCHEME: []}]
-            operation["responses"]["401"] = {
-                "description": "The API key is missing or wrong.",
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
-                },
-            }
+            operation["responses"]["401"] = _error_response("The API key is missing or wrong.")
+
+
+_ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorBody"}
 
 
 def _error_response(description: str) -> JsonObject:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-    }
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": _ERROR_SCHEMA}}}
+
+
+def _is_error(status: str) -> bool:
+    return status[:1] in ("4", "5")
+
+
+def declare_problem_details(document: JsonObject) -> None:
+    """Every error response of every operation as `application/problem+json`: what FastAPI
+    filed under `application/json` (the schema of the `model`) is merged into it, and an
+    error documented without a body gets the `ErrorBody` schema."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if not _is_error(status):
+                    continue
+                content = response.setdefault("content", {})
+                as_json = content.pop("application/json", {})
+                problem = content.setdefault(PROBLEM_MEDIA_TYPE, {})
+                content[PROBLEM_MEDIA_TYPE] = {**as_json, **problem}
+                content[PROBLEM_MEDIA_TYPE].setdefault("schema", _ERROR_SCHEMA)
+
+
+def headers_are_strings(document: JsonObject) -> None:
+    """An optional header (`If-Match`, `Idempotency-Key`) is a string when sent: FastAPI
+    types it `string or null`, but a header cannot be null (it is absent), and a client
+    generated from the document should not send the text `null`."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                if parameter["in"] != "header" or "anyOf" not in schema:
+                    continue
+                (string,) = [branch for branch in schema.pop("anyOf") if branch != {"type": "null"}]
+                schema.update(string)
 
 
 def require_jwt(document: JsonObject, *, with_api_key: bool) -> None:
@@ -193,6 +226,8 @@ def require_jwt(document: JsonObject, *, with_api_key: bool) -> None:
 def extend(document: JsonObject, *, api_key_required: bool, jwt_auth: bool = False) -> JsonObject:
     """The document with everything this module adds; `document` is changed in place."""
     add_links(document)
+    declare_problem_details(document)
+    headers_are_strings(document)
     if jwt_auth:
         require_jwt(document, with_api_key=api_key_required)
     elif api_key_required:

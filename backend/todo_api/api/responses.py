@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from todo_api.api.conditional import etag_of
 from todo_api.models.lists import TodoListPublic
 from todo_api.models.todos import TodoPublic
 from todo_api.services.lists import ListRecord, ListRecordPage
@@ -32,13 +33,22 @@ def _encode_other(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _render(content: Any) -> bytes:  # noqa: ANN401  (any JSON-shaped value)
+    return orjson.dumps(content, default=_encode_other, option=orjson.OPT_UTC_Z)
+
+
 class JSONResponse(Response):
     """JSON via orjson; datetimes as RFC 3339 in UTC with a `Z`."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:  # noqa: ANN401  (any JSON-shaped value)
-        return orjson.dumps(content, default=_encode_other, option=orjson.OPT_UTC_Z)
+        return _render(content)
+
+
+def _with_etag(response: JSONResponse) -> JSONResponse:
+    response.headers["ETag"] = etag_of(bytes(response.body))
+    return response
 
 
 def _todo(record: TodoRecord) -> dict[str, Any]:
@@ -48,8 +58,13 @@ def _todo(record: TodoRecord) -> dict[str, Any]:
 def todo_response(
     record: TodoRecord, *, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """One todo, shaped as `TodoPublic`."""
-    return JSONResponse(_todo(record), status_code=status_code, headers=headers)
+    """One todo, shaped as `TodoPublic`, with its ETag."""
+    return _with_etag(JSONResponse(_todo(record), status_code=status_code, headers=headers))
+
+
+def todo_etag(record: TodoRecord) -> str:
+    """The ETag of `record`'s representation (what `todo_response` sends)."""
+    return etag_of(_render(_todo(record)))
 
 
 def page_response(page: TodoRecordPage) -> JSONResponse:
@@ -70,8 +85,13 @@ def _list(record: ListRecord) -> dict[str, Any]:
 def list_response(
     record: ListRecord, *, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """One list, shaped as `TodoListPublic`."""
-    return JSONResponse(_list(record), status_code=status_code, headers=headers)
+    """One list, shaped as `TodoListPublic`, with its ETag."""
+    return _with_etag(JSONResponse(_list(record), status_code=status_code, headers=headers))
+
+
+def list_etag(record: ListRecord) -> str:
+    """The ETag of `record`'s representation (what `list_response` sends)."""
+    return etag_of(_render(_list(record)))
 
 
 def list_page_response(page: ListRecordPage) -> JSONResponse:

@@ -15,6 +15,8 @@ from typing import Any, get_args
 from pydantic import BaseModel
 from starlette.requests import Request
 
+from todo_api.api.conditional import MALFORMED
+from todo_api.api.idempotency import BAD_KEY
 from todo_api.api.todo_queries import TodoFilterQuery
 from todo_api.models.fields import NOT_AN_INSTANT
 from todo_api.models.lists import EXAMPLE_LIST_NAME, TodoListCreate, TodoListPatch
@@ -31,6 +33,9 @@ from todo_api.models.todos import (
 from todo_api.services.cursor import NOT_A_CURSOR
 
 BLANK_TITLE = "title must not be blank"
+# The 422 `IDEMPOTENCY_KEY_REUSED` names the header as the 422 of a malformed key does.
+IDEMPOTENCY_KEY_FIELD = "header.Idempotency-Key"
+IDEMPOTENCY_KEY_REUSED = "Idempotency-Key was already used for a request with a different body"
 
 
 def field_name(error: Mapping[str, Any]) -> str:
@@ -87,6 +92,9 @@ _BY_FIELD: dict[tuple[str, str], str] = {
     ),
     ("query.cursor", "string_pattern_mismatch"): _A_CURSOR,
     ("query.cursor", "string_too_long"): _A_CURSOR,
+    ("header.If-Match", "string_pattern_mismatch"): MALFORMED.format(header="If-Match"),
+    ("header.If-None-Match", "string_pattern_mismatch"): MALFORMED.format(header="If-None-Match"),
+    ("header.Idempotency-Key", "string_pattern_mismatch"): BAD_KEY,
     ("body.todos", "too_short"): f"todos must hold 1 to {BULK_MAX_ITEMS} todos",
     ("body.todos", "too_long"): f"todos must hold 1 to {BULK_MAX_ITEMS} todos",
 }

@@ -17,10 +17,11 @@ specs/decisions/0008-neon-pooled-ssl-and-outages.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
@@ -28,7 +29,9 @@ import asyncpg
 from asyncpg import Record
 from asyncpg.connection import Connection
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import ClauseElement
 
 from todo_api.db.url import DatabaseTarget
@@ -38,6 +41,7 @@ from todo_api.settings import Settings
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
+    from asyncpg.transaction import Transaction as DriverTransaction
 
 # SQLAlchemy leaves the dialect constructor unannotated.
 _DIALECT = asyncpg_dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
@@ -47,6 +51,11 @@ APPLICATION_NAME = "todo-api"
 DEFAULT_STATEMENT_CACHE_SIZE = 100
 # How long closing the pool waits for borrowed connections before cutting them.
 CLOSE_TIMEOUT_SECONDS = 10.0
+# How long a connection whose statement outlived DB_STATEMENT_TIMEOUT may wait for the
+# server to acknowledge asyncpg's cancel request before it is terminated instead (at most
+# half the statement timeout). Ample for a cancel to reach a live server or pooler (a new
+# connection, TLS included, and one round trip); a frozen server never acknowledges it.
+CANCEL_GRACE_SECONDS = 1.0
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +92,15 @@ _CONNECT_REFUSED: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
 )
+# A rollback that could not be done (or not within the cancel grace): its connection is
+# closed instead, and the error that made the block fail is the one the caller sees.
+_ROLLBACK_FAILED: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 _FIRST_PAUSE = 0.05
 _LONGEST_PAUSE = 1.0
 
@@ -97,7 +115,8 @@ class Query:
 
     sql: str
     parameters: tuple[str, ...]
-    # A SELECT: sending it again cannot change anything, so it may be retried.
+    # A SELECT that writes nothing (no INSERT, UPDATE or DELETE in a CTE): sending it again
+    # cannot change anything, so it may be retried.
     read_only: bool = False
 
     @classmethod
@@ -116,7 +135,7 @@ class Query:
         return cls(
             sql=compiled.string,
             parameters=tuple(compiled.positiontup or ()),
-            read_only=bool(getattr(statement, "is_select", False)),
+            read_only=_reads_only(statement),
         )
 
     def arguments(self, values: Mapping[str, object]) -> list[object]:
@@ -126,6 +145,14 @@ class Query:
         if unused:
             raise TypeError(f"no parameter for {sorted(unused)} in: {self.sql}")
         return [values[name] for name in self.parameters]
+
+
+def _reads_only(statement: ClauseElement) -> bool:
+    """A SELECT with no data-modifying statement anywhere in it. `WITH gone AS (DELETE ...)
+    SELECT count(*) FROM gone` is a SELECT to SQLAlchemy, and a write to the database."""
+    return bool(getattr(statement, "is_select", False)) and not any(
+        isinstance(element, UpdateBase) for element in visitors.iterate(statement)
+    )
 
 
 async def _keep_session(_connection: Connection[Record]) -> None:
@@ -146,7 +173,14 @@ class Database:
     it sat idle is noticed by asyncpg and replaced when next borrowed; a read that still
     meets a connection breaking under it is sent once more on a fresh one. A write never
     is: the server may have applied it before the connection broke, so the caller gets
-    the error (a 503) rather than a possible duplicate.
+    the error (a 503) rather than a possible duplicate. The same holds when asyncpg falls
+    out of step with the server (InternalClientError): a read goes again, a write only
+    when asyncpg provably sent nothing for it to run.
+
+    A statement that outlives DB_STATEMENT_TIMEOUT is cancelled (asyncpg sends a cancel
+    request) and its connection given back within the cancel grace: kept when the server
+    acknowledges the cancel in time, terminated when it does not, as a frozen server
+    never does. The caller has its 503 within the timeout plus the grace.
 
     Borrowers take turns first come, first served. asyncpg's pool alone lets a newcomer
     take a connection that was just handed back while an earlier waiter is still being
@@ -168,9 +202,11 @@ class Database:
         connect_budget: float = 0.0,
         statement_cache_size: int = DEFAULT_STATEMENT_CACHE_SIZE,
         max_idle_seconds: float = 300.0,
+        cancel_grace: float = CANCEL_GRACE_SECONDS,
         metrics: Metrics | None = None,
     ) -> None:
         self._acquire_timeout = acquire_timeout
+        self._cancel_grace = cancel_grace
         self._max_size = max_size
         self._metrics = metrics
         self._connect_budget = connect_budget
@@ -221,6 +257,7 @@ class Database:
         attempt = 1
         while True:
             connection = await self._borrow()
+            executions = _Executions(connection)
             try:
                 return await send(connection, query.sql, arguments)
             except _CONNECTION_LOST as exc:
@@ -238,13 +275,19 @@ class Database:
             except asyncpg.ReadOnlySQLTransactionError as exc:
                 raise DatabaseReadOnly(str(exc)) from exc
             except asyncpg.InternalClientError as exc:
-                # The driver's conversation with the server is out of step, which happens
-                # when the server drops a connection while a statement is being prepared on
-                # it (a shutdown). The connection must never be lent again; asyncpg refused
-                # to send anything, so any statement may be sent again.
-                connection.terminate()
+                # The driver's conversation with the server is out of step: the connection
+                # must never be lent again. asyncpg raises this before sending (the server
+                # said goodbye on an idle connection that still looks open, as in a
+                # shutdown, and the next statement cannot start) and after (a reply it
+                # cannot process, when the statement has run and a write may have
+                # committed). A read goes again; a write only if it provably never left.
+                _terminate(connection)
                 if attempt > 1:
                     raise DatabaseUnavailable(f"connection broken ({exc})") from exc
+                if not query.read_only and executions.happened():
+                    raise DatabaseUnavailable(
+                        f"connection broken after the write was sent ({exc})"
+                    ) from exc
                 logger.info("Connection out of step with the server; sending again")
             finally:
                 await self._give_back(connection)
@@ -257,17 +300,44 @@ class Database:
         Only for what one statement cannot do: a move, which must lock its list before it
         reads the neighbours (a statement's snapshot is taken before any lock it waits
         for). Nothing in it is sent again after a lost connection: the caller sees the
-        error (a 503)."""
+        error (a 503). A statement that outlives DB_STATEMENT_TIMEOUT is cancelled and its
+        TimeoutError (a 503) raised within the cancel grace, as outside a transaction."""
         connection = await self._borrow()
         try:
-            async with connection.transaction():
+            block = connection.transaction()
+            await block.start()
+            try:
                 yield Transaction(connection)
+            except BaseException:
+                await self._roll_back(connection, block)
+                raise
+            await block.commit()
         except _SCHEMA_BEHIND as exc:
             raise DatabaseNotMigrated(str(exc)) from exc
         except asyncpg.ReadOnlySQLTransactionError as exc:
             raise DatabaseReadOnly(str(exc)) from exc
+        except asyncpg.InternalClientError as exc:
+            _terminate(connection)
+            raise DatabaseUnavailable(f"connection broken ({exc})") from exc
         finally:
             await self._give_back(connection)
+
+    async def _roll_back(
+        self, connection: PoolConnectionProxy[Record], block: DriverTransaction
+    ) -> None:
+        """Roll back the transaction of a block that failed, or terminate its connection,
+        which ends the transaction on the server too (a pooler closes its server
+        connection when its client leaves mid-transaction).
+
+        After a statement timeout asyncpg sends ROLLBACK only once the server has
+        acknowledged the cancel request, and would wait another DB_STATEMENT_TIMEOUT for
+        that: the cancel grace bounds the whole rollback instead."""
+        try:
+            async with asyncio.timeout(self._cancel_grace):
+                await block.rollback()
+        except _ROLLBACK_FAILED as exc:
+            logger.info("Rollback failed (%s); closing the connection", type(exc).__name__)
+            _terminate(connection)
 
     def _say_pooled_once(self, exc: BaseException) -> None:
         if self._told_pooled:
@@ -337,8 +407,22 @@ class Database:
                 pause = min(pause * 2, _LONGEST_PAUSE)
 
     async def _give_back(self, connection: PoolConnectionProxy[Record]) -> None:
+        """Return `connection` to the pool within the cancel grace.
+
+        Releasing a connection whose statement timed out (or whose request was cancelled)
+        waits for the server to acknowledge asyncpg's cancel request. A server that stopped
+        answering never does, and asyncpg would give up only after another
+        DB_STATEMENT_TIMEOUT, holding the pool slot and the caller's answer all that time.
+        Past the grace asyncpg terminates the connection instead; the cancel request it
+        sent (or, connected directly, the server's own statement_timeout) still stops the
+        statement on the server. Any other release does no I/O and returns at once."""
         try:
-            await self._pool.release(connection)
+            await self._pool.release(connection, timeout=self._cancel_grace)
+        except TimeoutError:
+            logger.info(
+                "The database did not acknowledge a cancel within %.1f s; connection closed",
+                self._cancel_grace,
+            )
         finally:
             self._end_turn()
 
@@ -346,6 +430,41 @@ class Database:
     def pool(self) -> asyncpg.Pool[Record]:
         """The underlying pool, for health and leak checks."""
         return self._pool
+
+
+def cancel_grace(statement_timeout: float) -> float:
+    """How long a timed-out statement's cancel may take: CANCEL_GRACE_SECONDS, and at most
+    half of DB_STATEMENT_TIMEOUT, so a caller has its answer within 1.5 timeouts at worst."""
+    return min(CANCEL_GRACE_SECONDS, statement_timeout / 2)
+
+
+def _terminate(connection: PoolConnectionProxy[Record]) -> None:
+    """Close `connection` at once, unless asyncpg already did (and detached it)."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        connection.terminate()
+
+
+class _Executions:
+    """Whether the connection sent a statement for execution since this was made.
+
+    asyncpg counts, per connection, the statements it has sent an Execute for (Bind,
+    Execute and Sync go out in one write, and the count goes up right after it); Parse
+    and Describe, which run nothing, are not counted. A count that did not move means no
+    statement ran. The count is asyncpg's internal `queries_count`; without it, every
+    statement is taken to have been sent."""
+
+    __slots__ = ("_before", "_protocol")
+
+    def __init__(self, connection: PoolConnectionProxy[Record]) -> None:
+        self._protocol = getattr(connection, "_protocol", None)
+        self._before = self._count()
+
+    def _count(self) -> int | None:
+        count = getattr(self._protocol, "queries_count", None)
+        return count if isinstance(count, int) else None
+
+    def happened(self) -> bool:
+        return self._before is None or self._count() != self._before
 
 
 class Executor(Protocol):
@@ -374,6 +493,11 @@ class Transaction:
     async def fetch_all(self, query: Query, **values: object) -> list[Record]:
         """Every row."""
         return await _fetch_all(self._connection, query.sql, query.arguments(values))
+
+    def savepoint(self) -> AbstractAsyncContextManager[object]:
+        """A savepoint for the statements in it: one that fails rolls back to it, and the
+        transaction goes on (after a refused insert, to ask the database why)."""
+        return self._connection.transaction()
 
 
 async def _fetch_one(
@@ -448,5 +572,6 @@ def create_database(
         acquire_timeout=settings.db_pool_timeout,
         connect_budget=settings.db_connect_timeout,
         statement_cache_size=options.statement_cache_size,
+        cancel_grace=cancel_grace(settings.db_statement_timeout),
         metrics=metrics,
     )

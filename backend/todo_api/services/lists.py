@@ -34,11 +34,14 @@ from sqlalchemy import (
 )
 from sqlmodel import SQLModel
 
-from todo_api.db.database import Database, Query
+from todo_api.db.database import Database, Executor, Query
 from todo_api.errors import ListNameTaken, ListNotEmpty, ListNotFound
+from todo_api.models.changes import ChangeType
 from todo_api.models.lists import TodoListBase, TodoListCreate, TodoListPatch, TodoListPublic
 from todo_api.models.todos import Sort
+from todo_api.services.changes import recorded_deletions
 from todo_api.services.cursor import Cursor, decode_cursor
+from todo_api.services.preconditions import ItemLock, Precondition
 from todo_api.services.todo_columns import AT_THE_END, NEXT_UPDATED_AT, TODOS
 from todo_api.services.todo_columns import COLUMNS as TODO_COLUMNS
 
@@ -110,6 +113,12 @@ _INSERT = Query.compile(
     .returning(*_STORED, _ZERO.label("todo_count"), _ZERO.label("open_count"))
 )
 _SELECT_ONE = Query.compile(_with_counts(LISTS).where(*_OWNED))
+# The list as it is now, its row locked until the transaction ends: what a precondition is
+# checked on. A todo joining or leaving the list waits for it (its foreign key locks the
+# row), but one completed or reopened in it does not: the counts are as of the check.
+_ITEM = ItemLock(
+    Query.compile(_with_counts(LISTS).where(*_OWNED).with_for_update(of=LISTS)), ListNotFound
+)
 _OWNED_IDS = Query.compile(
     select(COLUMNS.id).where(_OWNER, COLUMNS.id == func.any(bindparam("list_ids")))
 )
@@ -130,15 +139,19 @@ def _update_query(fields: tuple[str, ...]) -> Query:
 def _delete_query(todos: TodosOfDeletedList | None) -> Query:
     """Delete the list; first, in the same statement, its todos or their link to it. The
     foreign key is checked at the end of the statement, so a todo added to the list
-    meanwhile makes it a LIST_NOT_EMPTY, never a todo pointing nowhere."""
+    meanwhile makes it a LIST_NOT_EMPTY, never a todo pointing nowhere. Each row deleted
+    leaves its tombstone for the change feed, in the same statement, which answers the
+    list's (no row: no such list)."""
     in_the_list = (
         TODO_COLUMNS.user_id == bindparam("user_id"),
         TODO_COLUMNS.list_id == bindparam("list_id"),
     )
-    statement = delete(LISTS).where(*_OWNED).returning(COLUMNS.id)
+    list_gone = delete(LISTS).where(*_OWNED).returning(COLUMNS.id).cte("list_gone")
+    statement = recorded_deletions(list_gone, ChangeType.LIST)
     if todos is TodosOfDeletedList.DELETE:
         gone = delete(TODOS).where(*in_the_list).returning(TODO_COLUMNS.id).cte("todos_gone")
-        statement = statement.add_cte(gone)
+        recorded = recorded_deletions(gone, ChangeType.TODO).cte("todos_tombstoned")
+        statement = statement.add_cte(gone).add_cte(recorded)
     elif todos is TodosOfDeletedList.UNLIST:
         unlisted = (
             update(TODOS)
@@ -186,7 +199,7 @@ def _is_name_taken(exc: asyncpg.UniqueViolationError) -> bool:
     return exc.constraint_name == "uq_lists_user_id_lower_name"
 
 
-async def create_list(database: Database, user_id: str, data: TodoListCreate) -> ListRecord:
+async def create_list(database: Executor, user_id: str, data: TodoListCreate) -> ListRecord:
     """A new, empty list; ListNameTaken if the user has one of that name in any case."""
     try:
         row = await database.fetch_one(_INSERT, user_id=user_id, **data.model_dump())
@@ -207,24 +220,30 @@ async def get_list(database: Database, user_id: str, list_id: uuid.UUID) -> List
 
 
 async def patch_list(
-    database: Database, user_id: str, list_id: uuid.UUID, changes: TodoListPatch
+    database: Database,
+    user_id: str,
+    list_id: uuid.UUID,
+    changes: TodoListPatch,
+    *,
+    precondition: Precondition | None = None,
 ) -> ListRecord:
     """Rename a list (an empty patch changes nothing, and keeps `updated_at`)."""
     values = changes.model_dump()
-    if not values:
-        return await get_list(database, user_id, list_id)
     fields = tuple(name for name in _WRITABLE if name in values)
-    try:
-        row = await database.fetch_one(
-            _update_query(fields), user_id=user_id, list_id=list_id, **values
-        )
-    except asyncpg.UniqueViolationError as exc:
-        if _is_name_taken(exc):
-            raise ListNameTaken(DUPLICATE_NAME) from None
-        raise
-    if row is None:
-        raise ListNotFound
-    return row
+    query = _update_query(fields) if fields else _SELECT_ONE
+
+    async def rename(db: Executor) -> ListRecord:
+        try:
+            row = await db.fetch_one(query, user_id=user_id, list_id=list_id, **values)
+        except asyncpg.UniqueViolationError as exc:
+            if _is_name_taken(exc):
+                raise ListNameTaken(DUPLICATE_NAME) from None
+            raise
+        if row is None:
+            raise ListNotFound
+        return row
+
+    return await _ITEM.write_if(database, precondition, rename, user_id=user_id, list_id=list_id)
 
 
 async def delete_list(
@@ -233,15 +252,20 @@ async def delete_list(
     list_id: uuid.UUID,
     *,
     todos: TodosOfDeletedList | None = None,
+    precondition: Precondition | None = None,
 ) -> None:
     """Delete a list. One that still holds todos stays, with ListNotEmpty, unless `todos`
     says to delete them or to keep them in no list (at its end)."""
-    try:
-        row = await database.fetch_one(_DELETES[todos], user_id=user_id, list_id=list_id)
-    except asyncpg.ForeignKeyViolationError:
-        raise ListNotEmpty(NOT_EMPTY) from None
-    if row is None:
-        raise ListNotFound
+
+    async def delete_it(db: Executor) -> None:
+        try:
+            row = await db.fetch_one(_DELETES[todos], user_id=user_id, list_id=list_id)
+        except asyncpg.ForeignKeyViolationError:
+            raise ListNotEmpty(NOT_EMPTY) from None
+        if row is None:
+            raise ListNotFound
+
+    await _ITEM.write_if(database, precondition, delete_it, user_id=user_id, list_id=list_id)
 
 
 async def list_lists(
@@ -270,7 +294,7 @@ async def list_lists(
 
 
 async def owned_list_ids(
-    database: Database, user_id: str, list_ids: list[uuid.UUID]
+    database: Executor, user_id: str, list_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
     """Which of `list_ids` are the user's lists."""
     rows = await database.fetch_all(_OWNED_IDS, user_id=user_id, list_ids=list_ids)

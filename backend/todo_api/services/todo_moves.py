@@ -17,6 +17,7 @@ The unique constraint on `(user_id, list_id, position)` stands behind all of thi
 """
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -24,10 +25,11 @@ from asyncpg import Record
 from sqlalchemy import ColumnElement, bindparam, func, literal_column, select, update
 from sqlalchemy.types import BigInteger, String, Uuid
 
-from todo_api.db.database import Database, Query, Transaction
+from todo_api.db.database import Database, Executor, Query, Transaction
 from todo_api.errors import InvalidInput, TodoNotFound
 from todo_api.models.todos import POSITION_GAP
 from todo_api.services.lists import owned_list_ids
+from todo_api.services.preconditions import Precondition
 from todo_api.services.todo_columns import AT_THE_END, COLUMNS, NEXT_UPDATED_AT, PUBLIC, TODOS
 from todo_api.services.todos import NOT_YOUR_LIST, TodoRecord
 
@@ -67,7 +69,7 @@ _CURRENT_LIST = Query.compile(
     select(COLUMNS.list_id).where(_OWNER, COLUMNS.id == bindparam("todo_id"))
 )
 _LOCK_TODO = Query.compile(
-    select(COLUMNS.list_id).where(_OWNER, COLUMNS.id == bindparam("todo_id")).with_for_update()
+    select(*PUBLIC).where(_OWNER, COLUMNS.id == bindparam("todo_id")).with_for_update()
 )
 
 
@@ -184,12 +186,16 @@ async def _move_once(
     list_id: uuid.UUID | None,
     before: uuid.UUID | None,
     after: uuid.UUID | None,
+    precondition: Precondition | None,
 ) -> TodoRecord:
     listed = list_id is not None
     list_key = str(list_id) if listed else ""
     await transaction.fetch_one(_LOCK, user_id=user_id, list_key=list_key)
-    if await transaction.fetch_one(_LOCK_TODO, user_id=user_id, todo_id=todo_id) is None:
+    current = await transaction.fetch_one(_LOCK_TODO, user_id=user_id, todo_id=todo_id)
+    if current is None:
         raise TodoNotFound
+    if precondition is not None:
+        precondition.check(current)
     values: dict[str, object] = {"user_id": user_id, "todo_id": todo_id}
     if listed:
         values["list_id"] = list_id
@@ -216,33 +222,73 @@ async def _move_once(
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Where a todo goes: into `list_id` (None: no list), just after `after` and/or just
+    before `before` (both: they must be neighbours; neither: at the end of the list)."""
+
+    list_id: uuid.UUID | None
+    before: uuid.UUID | None = None
+    after: uuid.UUID | None = None
+
+
 async def move_todo(
     database: Database,
     user_id: str,
     todo_id: uuid.UUID,
+    move: Move,
     *,
-    list_id: uuid.UUID | None,
-    before: uuid.UUID | None,
-    after: uuid.UUID | None,
+    precondition: Precondition | None = None,
 ) -> TodoRecord:
-    """Put the user's todo in `list_id` (None: no list), just after `after` and/or just
-    before `before` (both: they must be neighbours; neither: at the end)."""
-    for field, neighbour in (("before", before), ("after", after)):
-        if neighbour == todo_id:
-            raise InvalidInput(f"body.{field}", NOT_ITSELF.format(field=field))
-    if list_id is not None and not await owned_list_ids(database, user_id, [list_id]):
-        raise InvalidInput("body.list_id", NOT_YOUR_LIST)
+    """Put the user's todo where `move` says, in a transaction of its own (after the
+    checks that need none); made again after a deadlock."""
+    await _check(database, user_id, todo_id, move)
     attempt = 1
     while True:
         try:
             async with database.transaction() as transaction:
-                return await _move_once(transaction, user_id, todo_id, list_id, before, after)
+                return await _placed(transaction, user_id, todo_id, move, precondition)
         except asyncpg.DeadlockDetectedError:
             if attempt == _ATTEMPTS:
                 raise
             attempt += 1
-        except asyncpg.ForeignKeyViolationError:  # the list was deleted meanwhile
-            raise InvalidInput("body.list_id", NOT_YOUR_LIST) from None
+
+
+async def move_within(
+    transaction: Transaction,
+    user_id: str,
+    todo_id: uuid.UUID,
+    move: Move,
+    *,
+    precondition: Precondition | None = None,
+) -> TodoRecord:
+    """`move_todo` as one step of a larger transaction (a keyed request), which is the
+    caller's to make again after a deadlock."""
+    await _check(transaction, user_id, todo_id, move)
+    return await _placed(transaction, user_id, todo_id, move, precondition)
+
+
+async def _check(executor: Executor, user_id: str, todo_id: uuid.UUID, move: Move) -> None:
+    for field, neighbour in (("before", move.before), ("after", move.after)):
+        if neighbour == todo_id:
+            raise InvalidInput(f"body.{field}", NOT_ITSELF.format(field=field))
+    if move.list_id is not None and not await owned_list_ids(executor, user_id, [move.list_id]):
+        raise InvalidInput("body.list_id", NOT_YOUR_LIST)
+
+
+async def _placed(
+    transaction: Transaction,
+    user_id: str,
+    todo_id: uuid.UUID,
+    move: Move,
+    precondition: Precondition | None,
+) -> TodoRecord:
+    try:
+        return await _move_once(
+            transaction, user_id, todo_id, move.list_id, move.before, move.after, precondition
+        )
+    except asyncpg.ForeignKeyViolationError:  # the list was deleted meanwhile
+        raise InvalidInput("body.list_id", NOT_YOUR_LIST) from None
 
 
 async def current_list(database: Database, user_id: str, todo_id: uuid.UUID) -> uuid.UUID | None:

@@ -13,7 +13,7 @@ records directly instead of building a pydantic model per row (see `api/response
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from functools import cache
 from typing import Any
 
@@ -34,8 +34,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from todo_api.db.database import Database, Query
+from todo_api.db.database import Database, Executor, Query, Transaction
 from todo_api.errors import InvalidInput, TodoNotFound
+from todo_api.models.changes import ChangeType
 from todo_api.models.todos import (
     TodoBase,
     TodoBulkChange,
@@ -43,7 +44,9 @@ from todo_api.models.todos import (
     TodoPatch,
     TodoReplace,
 )
+from todo_api.services.changes import recorded_deletions
 from todo_api.services.lists import owned_list_ids
+from todo_api.services.preconditions import ItemLock, Precondition
 from todo_api.services.todo_columns import (
     COLUMNS,
     NEXT_UPDATED_AT,
@@ -108,6 +111,8 @@ _INSERT = Query.compile(
     .returning(*PUBLIC)
 )
 _SELECT_ONE = Query.compile(select(*PUBLIC).where(*_OWNED))
+# The todo as it is now, locked until the transaction ends: what a precondition is checked on.
+_ITEM = ItemLock(Query.compile(select(*PUBLIC).where(*_OWNED).with_for_update()), TodoNotFound)
 _TOGGLE = Query.compile(
     update(TODOS)
     .where(*_OWNED)
@@ -118,7 +123,12 @@ _TOGGLE = Query.compile(
     )
     .returning(*PUBLIC)
 )
-_DELETE = Query.compile(delete(TODOS).where(*_OWNED).returning(COLUMNS.id))
+# The todo, and its tombstone for the change feed, in one statement: a row iff it existed.
+_DELETE = Query.compile(
+    recorded_deletions(
+        delete(TODOS).where(*_OWNED).returning(COLUMNS.id).cte("gone"), ChangeType.TODO
+    )
+)
 
 
 def _bulk_insert() -> Query:
@@ -182,19 +192,22 @@ def _bulk_update_query(fields: tuple[str, ...], shape: tuple[str, ...]) -> Query
 
 @cache
 def _bulk_delete_query(shape: tuple[str, ...]) -> Query:
-    """One DELETE of every todo matching filters of `shape`, counted."""
+    """One DELETE of every todo matching filters of `shape`, counted, each leaving its
+    tombstone for the change feed in the same statement."""
     deleted = delete(TODOS).where(_OWNER, *conditions(shape)).returning(COLUMNS.id).cte("gone")
-    return Query.compile(select(func.count().label("deleted")).select_from(deleted))
+    recorded = recorded_deletions(deleted, ChangeType.TODO).cte("tombstoned")
+    counted = select(func.count().label("deleted")).select_from(deleted).add_cte(recorded)
+    return Query.compile(counted)
 
 
-async def _one_or_not_found(database: Database, query: Query, **values: object) -> TodoRecord:
+async def _one_or_not_found(database: Executor, query: Query, **values: object) -> TodoRecord:
     row = await database.fetch_one(query, **values)
     if row is None:
         raise TodoNotFound
     return row
 
 
-async def create_todo(database: Database, user_id: str, data: TodoCreate) -> TodoRecord:
+async def create_todo(database: Executor, user_id: str, data: TodoCreate) -> TodoRecord:
     """Insert a todo; the database assigns its id and timestamps."""
     with _in_own_lists():
         row = await database.fetch_one(_INSERT, user_id=user_id, **data.model_dump())
@@ -203,22 +216,29 @@ async def create_todo(database: Database, user_id: str, data: TodoCreate) -> Tod
 
 
 async def create_todos(
-    database: Database, user_id: str, todos: list[TodoCreate]
+    database: Executor, user_id: str, todos: list[TodoCreate]
 ) -> list[TodoRecord]:
     """Insert all of `todos` or none (one statement is atomic), in the order given."""
     rows = [
         {"ordinal": ordinal, **todo.model_dump(mode="json")} for ordinal, todo in enumerate(todos)
     ]
     try:
-        return await database.fetch_all(
-            _BULK_INSERT, user_id=user_id, rows=orjson.dumps(rows).decode()
-        )
+        async with _undoable(database):
+            return await database.fetch_all(
+                _BULK_INSERT, user_id=user_id, rows=orjson.dumps(rows).decode()
+            )
     except asyncpg.ForeignKeyViolationError:
         raise await _first_foreign_list(database, user_id, todos) from None
 
 
+def _undoable(database: Executor) -> AbstractAsyncContextManager[object]:
+    """In a transaction (a keyed request), a savepoint around a statement that may be
+    refused, so the transaction can still ask why; alone, the statement is its own."""
+    return database.savepoint() if isinstance(database, Transaction) else nullcontext()
+
+
 async def _first_foreign_list(
-    database: Database, user_id: str, todos: list[TodoCreate]
+    database: Executor, user_id: str, todos: list[TodoCreate]
 ) -> InvalidInput:
     """The error naming the first todo whose list is not the user's (the foreign key
     does not say which row it refused)."""
@@ -241,33 +261,62 @@ async def get_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> Todo
 
 
 async def replace_todo(
-    database: Database, user_id: str, todo_id: uuid.UUID, data: TodoReplace
+    database: Database,
+    user_id: str,
+    todo_id: uuid.UUID,
+    data: TodoReplace,
+    *,
+    precondition: Precondition | None = None,
 ) -> TodoRecord:
     """Overwrite the fields a PUT sends: the original three always, the planning fields
     when present (an older client that does not know them leaves them as they are)."""
-    return await _update(database, user_id, todo_id, data.model_dump())
+    return await _write(database, user_id, todo_id, data.model_dump(), precondition)
 
 
 async def patch_todo(
-    database: Database, user_id: str, todo_id: uuid.UUID, changes: TodoPatch
+    database: Database,
+    user_id: str,
+    todo_id: uuid.UUID,
+    changes: TodoPatch,
+    *,
+    precondition: Precondition | None = None,
 ) -> TodoRecord:
     """Change only the fields the client sent. An empty patch changes nothing, so
-    `updated_at` stays where it was."""
-    values = changes.model_dump()
-    if not values:
-        return await get_todo(database, user_id, todo_id)
-    return await _update(database, user_id, todo_id, values)
+    `updated_at` stays where it was (and its precondition is still checked)."""
+    return await _write(database, user_id, todo_id, changes.model_dump(), precondition)
 
 
-async def toggle_completed(database: Database, user_id: str, todo_id: uuid.UUID) -> TodoRecord:
+async def toggle_completed(
+    database: Database,
+    user_id: str,
+    todo_id: uuid.UUID,
+    *,
+    precondition: Precondition | None = None,
+) -> TodoRecord:
     """Flip `is_completed` in the database, so concurrent toggles never lose one."""
-    return await _one_or_not_found(database, _TOGGLE, user_id=user_id, todo_id=todo_id)
+    return await _ITEM.write_if(
+        database,
+        precondition,
+        lambda db: _one_or_not_found(db, _TOGGLE, user_id=user_id, todo_id=todo_id),
+        user_id=user_id,
+        todo_id=todo_id,
+    )
 
 
-async def delete_todo(database: Database, user_id: str, todo_id: uuid.UUID) -> None:
+async def delete_todo(
+    database: Database,
+    user_id: str,
+    todo_id: uuid.UUID,
+    *,
+    precondition: Precondition | None = None,
+) -> None:
     """Remove a todo, or raise TodoNotFound."""
-    if await database.fetch_one(_DELETE, user_id=user_id, todo_id=todo_id) is None:
-        raise TodoNotFound
+
+    async def delete_it(db: Executor) -> None:
+        if await db.fetch_one(_DELETE, user_id=user_id, todo_id=todo_id) is None:
+            raise TodoNotFound
+
+    await _ITEM.write_if(database, precondition, delete_it, user_id=user_id, todo_id=todo_id)
 
 
 async def update_todos(
@@ -294,11 +343,19 @@ async def delete_todos(database: Database, user_id: str, filters: TodoFilters) -
     return int(row["deleted"])
 
 
-async def _update(
-    database: Database, user_id: str, todo_id: uuid.UUID, values: dict[str, Any]
+async def _write(
+    database: Database,
+    user_id: str,
+    todo_id: uuid.UUID,
+    values: dict[str, Any],
+    precondition: Precondition | None,
 ) -> TodoRecord:
+    """An UPDATE of the fields in `values`; with none, the todo as it is."""
     fields = tuple(name for name in _WRITABLE if name in values)
-    with _in_own_lists():
-        return await _one_or_not_found(
-            database, _update_query(fields), user_id=user_id, todo_id=todo_id, **values
-        )
+    query = _update_query(fields) if fields else _SELECT_ONE
+
+    async def write(db: Executor) -> TodoRecord:
+        with _in_own_lists():
+            return await _one_or_not_found(db, query, user_id=user_id, todo_id=todo_id, **values)
+
+    return await _ITEM.write_if(database, precondition, write, user_id=user_id, todo_id=todo_id)

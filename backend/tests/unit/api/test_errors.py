@@ -1,5 +1,5 @@
-"""The API's JSON error format (api/errors.py): the response class, each handler, and the
-errors the real app gives without a database for what no route serves."""
+"""The API's error format, problem details (api/errors.py): the response class, each
+handler, and the errors the real app gives without a database for what no route serves."""
 
 from typing import Annotated, Any
 
@@ -11,7 +11,7 @@ from fastapi import FastAPI, Query
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from tests.helpers import assert_error, assert_validation_error
+from tests.helpers import PROBLEM_JSON, assert_error, assert_validation_error, problem
 from tests.unit.asgi import client_for
 from todo_api.api.errors import (
     EXCEPTION_HANDLERS,
@@ -20,7 +20,18 @@ from todo_api.api.errors import (
     unsupported_media_type,
     validation_error,
 )
-from todo_api.errors import DatabaseUnavailable, InvalidInput, TodoNotFound
+from todo_api.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    IdempotencyKeyReused,
+    InvalidInput,
+    ListNotEmpty,
+    PreconditionFailed,
+    PreconditionRequired,
+    RequestInProgress,
+    ResyncRequired,
+    TodoNotFound,
+)
 
 
 def _json(response: ErrorResponse) -> Any:
@@ -30,10 +41,22 @@ def _json(response: ErrorResponse) -> Any:
 # --- The response class -----------------------------------------------------------------
 
 
-def test_error_body_has_only_detail_and_error_code_without_field_errors() -> None:
+def test_error_body_is_problem_details_with_error_code_and_no_field_errors() -> None:
     response = ErrorResponse(409, "CONFLICT", "Already there.")
 
-    assert _json(response) == {"detail": "Already there.", "error_code": "CONFLICT"}
+    assert _json(response) == {
+        "type": "urn:todo-api:problem:conflict",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "Already there.",
+        "error_code": "CONFLICT",
+    }
+
+
+def test_a_code_outside_the_table_still_gets_a_type_and_a_title() -> None:
+    response = ErrorResponse(406, "NOT_ACCEPTABLE", "No.")
+
+    assert _json(response) == problem(406, "NOT_ACCEPTABLE", "No.")
 
 
 @pytest.mark.parametrize(
@@ -47,10 +70,10 @@ def test_error_body_has_field_errors_when_given(field_errors: list[dict[str, str
     assert _json(response)["field_errors"] == field_errors
 
 
-def test_error_response_is_declared_as_json() -> None:
+def test_error_response_is_declared_as_problem_json() -> None:
     response = ErrorResponse(400, "BAD_REQUEST", "Bad.")
 
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == PROBLEM_JSON
 
 
 def test_service_unavailable_is_503_with_retry_after() -> None:
@@ -65,18 +88,19 @@ def test_validation_error_is_422_listing_field_errors() -> None:
     response = validation_error([{"field": "query.limit", "message": "too big"}])
 
     assert response.status_code == 422
-    assert _json(response) == {
-        "detail": "The request is invalid; see field_errors.",
-        "error_code": "VALIDATION_ERROR",
-        "field_errors": [{"field": "query.limit", "message": "too big"}],
-    }
+    assert _json(response) == problem(
+        422,
+        "VALIDATION_ERROR",
+        "The request is invalid; see field_errors.",
+        field_errors=[{"field": "query.limit", "message": "too big"}],
+    )
 
 
 def test_unsupported_media_type_is_415_without_field_errors() -> None:
     response = unsupported_media_type()
 
     assert response.status_code == 415
-    assert set(_json(response)) == {"detail", "error_code"}
+    assert set(_json(response)) == {"type", "title", "status", "detail", "error_code"}
 
 
 # --- The handlers, on a tiny app with routes that raise ---------------------------------
@@ -121,6 +145,13 @@ OUTAGES: dict[str, BaseException] = {
     [
         pytest.param(TodoNotFound(), 404, "NOT_FOUND", id="todo-not-found"),
         pytest.param(InvalidInput("query.cursor", "bad"), 422, "VALIDATION_ERROR", id="invalid"),
+        pytest.param(Conflict(), 409, "CONFLICT", id="conflict"),
+        pytest.param(ListNotEmpty("Not empty."), 409, "LIST_NOT_EMPTY", id="list-not-empty"),
+        pytest.param(RequestInProgress(), 409, "CONFLICT", id="in-progress"),
+        pytest.param(PreconditionFailed('"7"'), 412, "PRECONDITION_FAILED", id="412"),
+        pytest.param(PreconditionRequired(), 428, "PRECONDITION_REQUIRED", id="428"),
+        pytest.param(IdempotencyKeyReused(), 422, "IDEMPOTENCY_KEY_REUSED", id="key-reused"),
+        pytest.param(ResyncRequired(), 410, "RESYNC_REQUIRED", id="resync"),
         pytest.param(HTTPException(400, "Bad framing"), 400, "BAD_REQUEST", id="http-400"),
         pytest.param(HTTPException(404, SECRET), 404, "NOT_FOUND", id="http-404"),
         pytest.param(HTTPException(413), 413, "PAYLOAD_TOO_LARGE", id="http-413"),
@@ -156,6 +187,34 @@ async def test_error_answer_does_not_leak_internals(exc: BaseException) -> None:
 
     assert "hunter2" not in response.text
     assert "db.internal" not in response.text
+
+
+async def test_a_failed_precondition_carries_the_current_etag() -> None:
+    response = await _raise(PreconditionFailed('W/"abc"'))
+
+    assert response.headers["etag"] == 'W/"abc"'
+    assert "If-Match" in response.json()["detail"]
+
+
+async def test_a_request_still_in_progress_says_when_to_retry() -> None:
+    response = await _raise(RequestInProgress())
+
+    assert response.headers["retry-after"] == "1"
+    assert "Idempotency-Key" in response.json()["detail"]
+
+
+async def test_a_reused_idempotency_key_is_a_422_naming_the_header() -> None:
+    response = await _raise(IdempotencyKeyReused())
+
+    body = assert_error(response, 422, "IDEMPOTENCY_KEY_REUSED")
+    assert [error["field"] for error in body["field_errors"]] == ["header.Idempotency-Key"]
+    assert "new key" in body["detail"]
+
+
+async def test_a_stale_sync_token_says_to_sync_again_without_since() -> None:
+    body = assert_error(await _raise(ResyncRequired()), 410, "RESYNC_REQUIRED")
+
+    assert "without since" in body["detail"]
 
 
 async def test_invalid_input_names_its_field() -> None:

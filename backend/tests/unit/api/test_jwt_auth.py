@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.types import Message, Scope
 
+from tests.helpers import PROBLEM_JSON, problem
 from tests.jwks_server import Behaviour, JwksServer, SigningKey, claims, jwks_server, new_key
 from tests.unit.asgi import RecordingApp, client_for
 from todo_api.api.jwt_auth import (
@@ -88,9 +89,9 @@ async def hs_client() -> AsyncIterator[httpx.AsyncClient]:
 
 async def assert_401(response: httpx.Response, challenge: str, detail: str) -> None:
     assert response.status_code == 401
-    assert response.json() == {"detail": detail, "error_code": "UNAUTHORIZED"}
+    assert response.json() == problem(401, "UNAUTHORIZED", detail)
     assert response.headers["www-authenticate"] == challenge
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == PROBLEM_JSON
     assert "x-request-id" in response.headers
 
 
@@ -120,10 +121,9 @@ async def test_a_valid_token_of_another_user_is_a_403(hs_client: httpx.AsyncClie
     response = await hs_client.get(BOB, headers=bearer(hs256(claims("alice"))))
 
     assert response.status_code == 403
-    assert response.json() == {
-        "detail": "The token is for another user than the one in the path.",
-        "error_code": "FORBIDDEN",
-    }
+    assert response.json() == problem(
+        403, "FORBIDDEN", "The token is for another user than the one in the path."
+    )
 
 
 async def test_a_request_without_a_token_gets_the_bare_challenge(

@@ -262,7 +262,7 @@ async def test_body_not_declared_json_is_415(method: str, content_type: bytes | 
     assert not inner.called
     assert response.status == 415
     assert orjson.loads(response.body)["error_code"] == "UNSUPPORTED_MEDIA_TYPE"
-    assert response.headers("content-type") == [b"application/json"]
+    assert response.headers("content-type") == [b"application/problem+json"]
 
 
 async def test_chunked_body_not_declared_json_is_415() -> None:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.types import Receive, Scope, Send
 
+from tests.helpers import PROBLEM_JSON, problem
 from tests.unit.asgi import RecordingApp, call_raw, client_for, discard, receive_nothing
 from todo_api.api.security import ApiKeyMiddleware, is_protected
 from todo_api.main import create_app
@@ -55,10 +56,12 @@ async def test_an_api_request_without_the_key_is_a_401(
     response = await keyed_client.get(NO_DATABASE_NEEDED, headers=headers)
 
     assert response.status_code == 401
-    assert response.json() == {
-        "detail": "Send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
-        "error_code": "UNAUTHORIZED",
-    }
+    assert response.json() == problem(
+        401,
+        "UNAUTHORIZED",
+        "Send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+    )
+    assert response.headers["content-type"] == PROBLEM_JSON
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "x-request-id" in response.headers

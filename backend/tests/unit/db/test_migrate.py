@@ -37,7 +37,9 @@ def test_the_migrations_sql_is_written_without_a_database() -> None:
     assert "ALTER TABLE todos ADD COLUMN IF NOT EXISTS priority" in migration_sql("0001")
     assert "IS NOT NFC NORMALIZED" in migration_sql("0002")
     assert "CREATE TABLE IF NOT EXISTS lists" in migration_sql("0003")
-    assert migration_sql("0004") == "", "nothing follows the newest revision"
+    assert "CREATE TABLE IF NOT EXISTS tombstones" in migration_sql("0004")
+    assert "CREATE TABLE IF NOT EXISTS idempotency_keys" in migration_sql("0005")
+    assert migration_sql("0006") == "", "nothing follows the newest revision"
 
 
 SQUAWK_CONFIG = SCRIPT_LOCATION / "squawk.toml"

@@ -4,6 +4,6 @@ Each module's router carries its full `/api/v1/...` prefix, and its routes join 
 own through `todo_api.api.routing.register_routes`: nested routers cost matching time on
 every request."""
 
-from todo_api.api.v1 import lists, todos
+from todo_api.api.v1 import changes, lists, todos
 
-routers = [todos.router, lists.router]
+routers = [todos.router, lists.router, changes.router]
