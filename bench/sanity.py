@@ -52,6 +52,9 @@ _CREATE_BODY = {
     "due_at": "2026-12-24T18:30:00+01:00",
     "tags": ["Work", "home", "work"],
 }
+# A keyed create's replay renders the row stored as JSON: with every field given, and with
+# the defaults (NULLs, no tags), as the replay run sends it.
+_KEYED_BODIES: tuple[dict[str, Any], ...] = (_CREATE_BODY, {"title": "Keyed with the defaults"})
 _BULK_BODY = {
     "todos": [
         {"title": "First of three"},
@@ -116,8 +119,13 @@ def check_sql() -> None:
     # Statements whose placeholders vary by variant: the text, and which parameter each
     # number stands for (the API's filter parameters are named `match_...`).
     variants: list[tuple[str, Any, reference.Statement]] = [
-        ("keyed create: claim", idempotency._CLAIM, reference.IDEMPOTENCY_CLAIM),
-        ("keyed create: remember", idempotency._REMEMBER, reference.IDEMPOTENCY_REMEMBER),
+        ("keyed create", todos._KEYED_INSERT, reference.KEYED_INSERT),
+        (
+            "keyed create: forget expired",
+            idempotency._FORGET_EXPIRED,
+            reference.IDEMPOTENCY_FORGET_EXPIRED,
+        ),
+        ("keyed transaction: claim", idempotency._CLAIM, reference.IDEMPOTENCY_CLAIM),
         (
             "change feed: a poll after a pass",
             changes._page_query(changes._Shape(since=True, after=False)),
@@ -172,6 +180,10 @@ def check_sql() -> None:
         problems.append(f"the API's POSITION_GAP is {POSITION_GAP}, not {reference.POSITION_GAP}")
     if KEY_LIFETIME.total_seconds() != reference.KEY_LIFETIME_SECONDS:
         problems.append(f"the API's KEY_LIFETIME is {KEY_LIFETIME}, not the reference's")
+    if todos.CREATED != reference.CREATED:
+        problems.append(f"the API stores a create's status as {todos.CREATED}, not 201")
+    if idempotency._KEYS_PRIMARY_KEY != reference.KEYS_PRIMARY_KEY:
+        problems.append(f"the keys' primary key is {idempotency._KEYS_PRIMARY_KEY}")
     retention = Settings.model_fields["tombstone_retention"].default
     if retention.total_seconds() != reference.TOMBSTONE_RETENTION_DAYS * 86400:
         problems.append(f"the API's TOMBSTONE_RETENTION default is {retention}")
@@ -308,13 +320,15 @@ def _conditional_alike(api: Client, ref: Client, pairs: list[list[str]]) -> int:
     return len(pairs)
 
 
-def _keyed_alike(creator: Client, reader: Client, key: str) -> int:
+def _keyed_alike(creator: Client, reader: Client, key: str, sent: dict[str, Any]) -> int:
     """A create with an Idempotency-Key by `creator` reads back from `reader` as it was
     returned, and sent again to either server is replayed: the same status, body,
-    Location and ETag, marked Idempotent-Replayed (so both fingerprint a request alike)."""
+    Location and ETag, marked Idempotent-Replayed (so both fingerprint a request alike,
+    and both render the row stored as JSON as the first response); with another body,
+    both refuse the key as reused."""
     path = f"{_BASE}{SANITY_USER}/todos"
     keyed = {"Idempotency-Key": key}
-    status, body, headers = creator.send("POST", path, _CREATE_BODY, keyed)
+    status, body, headers = creator.send("POST", path, sent, keyed)
     if status != 201 or "idempotent-replayed" in headers:
         raise SanityFailed(f"{creator.name}: keyed create answered {status}: {body[:300]!r}")
     location = headers.get("location", "")
@@ -323,7 +337,7 @@ def _keyed_alike(creator: Client, reader: Client, key: str) -> int:
     if headers.get("etag") != read_headers.get("etag"):
         raise SanityFailed(f"{creator.name}: keyed create's ETag is {headers.get('etag')!r}")
     for replayer in (creator, reader):
-        again, replayed, replay_headers = replayer.send("POST", path, _CREATE_BODY, keyed)
+        again, replayed, replay_headers = replayer.send("POST", path, sent, keyed)
         expected = (201, "true", location, headers.get("etag"))
         got = (
             again,
@@ -337,6 +351,14 @@ def _keyed_alike(creator: Client, reader: Client, key: str) -> int:
                 f"(status, Idempotent-Replayed, Location, ETag) {got}, not {expected}"
             )
         _same(f"replay by the {replayer.name} of the {creator.name}'s create", replayed, body)
+    other = {**sent, "title": f"{sent['title']}, another request"}
+    for refuser in (creator, reader):
+        code, refused, _headers = refuser.send("POST", path, other, keyed)
+        if code != 422:
+            raise SanityFailed(
+                f"{refuser.name}: {creator.name}'s key with another body answered {code}, "
+                f"not 422: {refused[:300]!r}"
+            )
     return 3
 
 
@@ -423,7 +445,8 @@ def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
         compared += _moved_alike(api, ref, lists[0])
         compared += _conditional_alike(api, ref, pairs[:5])
         stamp = time.time_ns()
-        compared += _keyed_alike(api, ref, f"sanity-api-{stamp}")
-        compared += _keyed_alike(ref, api, f"sanity-ref-{stamp}")
+        for number, sent in enumerate(_KEYED_BODIES):
+            compared += _keyed_alike(api, ref, f"sanity-api-{stamp}-{number}", sent)
+            compared += _keyed_alike(ref, api, f"sanity-ref-{stamp}-{number}", sent)
         compared += _polled_alike(api, ref, users[2])
     return compared

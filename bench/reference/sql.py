@@ -340,44 +340,90 @@ RETURNING {_PUBLIC}
 
 
 # ---- Idempotency-Key (todo_api.services.idempotency) -------------------------------------
-# A keyed create is one transaction: IDEMPOTENCY_CLAIM, then INSERT, then
-# IDEMPOTENCY_REMEMBER with the response's body.
+# A keyed create is one statement, KEYED_INSERT: the claim, the INSERT (only for a key
+# that is new and free) and the key stored with the inserted row as JSON, its record.
 
 # How long a key is remembered, in seconds (the API's KEY_LIFETIME).
 KEY_LIFETIME_SECONDS = 24 * 3600
+# The status of a create's response, stored with its key (the API's CREATED).
+CREATED = 201
+# What a keyed create's race hits (the API's _KEYS_PRIMARY_KEY): a row of the key.
+KEYS_PRIMARY_KEY = "pk_idempotency_keys"
+_KEY_OWNED = "idempotency_keys.user_id = $1::VARCHAR AND idempotency_keys.key = $2::VARCHAR"
 _KEY_LIVE = f"idempotency_keys.created_at > now() - interval '{KEY_LIFETIME_SECONDS} seconds'"
 _KEY_EXPIRED = f"idempotency_keys.created_at <= now() - interval '{KEY_LIFETIME_SECONDS} seconds'"
+# What the claim returns: the lock's outcome, and the key's stored response (NULLs if the
+# key has none live).
+_STORED = ("fingerprint", "status_code", "body", "record", "location")
+_CLAIMED = ("lock.claimed", *(f"stored.{name}" for name in _STORED))
 
-# The key's advisory lock, tried (not waited for), next to the key's stored response if
-# one is live: one row always. Parameters: user_id, key.
-IDEMPOTENCY_CLAIM = Statement(
-    sql=f"""
-SELECT lock.claimed, stored.fingerprint, stored.status_code, stored.body, stored.location
+
+def _claim(selected: str) -> str:
+    """The key's advisory lock, tried (not waited for), next to the key's stored response
+    if one is live: one row always. Parameters: user_id, key."""
+    looked_up = ", ".join(f"idempotency_keys.{name} AS {name}" for name in _STORED)
+    return f"""
+SELECT {selected}
 FROM (SELECT pg_try_advisory_xact_lock(hashtextextended(concat_ws('/', 'idempotency',
     $1::VARCHAR, $2::VARCHAR), 0)) AS claimed) AS lock
-LEFT OUTER JOIN (SELECT idempotency_keys.fingerprint AS fingerprint,
-    idempotency_keys.status_code AS status_code, idempotency_keys.body AS body,
-    idempotency_keys.location AS location
+LEFT OUTER JOIN (SELECT {looked_up}
 FROM idempotency_keys
-WHERE idempotency_keys.user_id = $1::VARCHAR AND idempotency_keys.key = $2::VARCHAR
-    AND {_KEY_LIVE}) AS stored ON true
+WHERE {_KEY_OWNED} AND {_KEY_LIVE}) AS stored ON true
+"""  # noqa: S608
+
+
+# The claim alone: the first statement of the API's keyed transaction (a bulk create, a
+# list's create, a move), which the reference does not send; compared all the same, as
+# the claim of KEYED_INSERT is its text.
+IDEMPOTENCY_CLAIM = Statement(sql=_claim(", ".join(_CLAIMED)), parameters=("user_id", "key"))
+
+# A keyed create: the claim (a CTE, evaluated once, first), the INSERT only when the key
+# is neither stored nor locked (as INSERT's, from the parameters, completed_at following
+# is_completed), the key stored with `to_jsonb` of the inserted row as its record; one
+# row always, the claim's columns and the inserted todo's (NULLs when nothing was
+# inserted). A live key stored meanwhile, or an expired one, fails on the key's primary
+# key: IDEMPOTENCY_FORGET_EXPIRED, then the statement again.
+KEYED_INSERT = Statement(
+    sql=f"""
+WITH claim AS
+({_claim(", ".join(f"{column} AS {column.split('.')[1]}" for column in _CLAIMED)).strip()}),
+inserted AS
+(INSERT INTO todos (user_id, title, description, is_completed, priority, due_at, tags,
+    list_id, completed_at)
+SELECT $1 AS anon_5, $5::VARCHAR AS anon_6, $6::VARCHAR AS anon_7, $7::BOOLEAN AS anon_8,
+    CAST(array_position({_NAMES}, CAST($8 AS VARCHAR)) - 1 AS SMALLINT) AS anon_9,
+    $9::TIMESTAMP WITH TIME ZONE AS anon_10, CAST($10 AS TEXT[]) AS anon_11,
+    $11::UUID AS anon_12, CASE WHEN $7::BOOLEAN THEN now() ELSE NULL END AS anon_13
+FROM claim
+WHERE claim.claimed AND claim.status_code IS NULL RETURNING {_PUBLIC}),
+remembered AS
+(INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, record)
+SELECT $1::VARCHAR AS anon_1, $2::VARCHAR AS anon_2, $3 AS anon_3, $4 AS anon_4,
+    to_jsonb(inserted) AS to_jsonb_1
+FROM inserted)
+SELECT {", ".join(f"claim.{column.split('.')[1]}" for column in _CLAIMED)},
+    {", ".join(f"inserted.{name}" for name in FIELDS)}
+FROM claim LEFT OUTER JOIN inserted ON true
 """,  # noqa: S608
-    parameters=("user_id", "key"),
+    parameters=(
+        "user_id",
+        "key",
+        "fingerprint",
+        "status_code",
+        "title",
+        "description",
+        "is_completed",
+        "priority",
+        "due_at",
+        "tags",
+        "list_id",
+    ),
 )
 
-# The response stored with its key; an expired key's row is taken over, a live one
-# returns no row (the race of a first request that committed meanwhile).
-# Parameters: user_id, key, fingerprint, status_code, body, location.
-IDEMPOTENCY_REMEMBER = Statement(
-    sql=f"""
-INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, body, location)
-VALUES ($1::VARCHAR, $2::VARCHAR, $3::BYTEA, $4::SMALLINT, $5::BYTEA, $6::VARCHAR)
-ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = $3::BYTEA, status_code = $4::SMALLINT,
-    body = $5::BYTEA, location = $6::VARCHAR, created_at = now()
-WHERE {_KEY_EXPIRED}
-RETURNING idempotency_keys.user_id
-""",  # noqa: S608
-    parameters=("user_id", "key", "fingerprint", "status_code", "body", "location"),
+# An expired row of the key, deleted: the key is free again. Parameters: user_id, key.
+IDEMPOTENCY_FORGET_EXPIRED = Statement(
+    sql=f"DELETE FROM idempotency_keys WHERE {_KEY_OWNED} AND {_KEY_EXPIRED}",  # noqa: S608
+    parameters=("user_id", "key"),
 )
 
 

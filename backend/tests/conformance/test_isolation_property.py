@@ -183,7 +183,7 @@ def _not_found(response: httpx.Response, what: str = "Todo") -> None:
 
 def _etag(response: httpx.Response) -> str:
     """The response's ETag: one strong entity tag."""
-    etag = response.headers.get("etag", "")
+    etag: str = response.headers.get("etag", "")
     assert len(etag) > 2, response.headers
     assert etag[0] == etag[-1] == '"', response.headers
     return etag
@@ -1374,10 +1374,11 @@ def isolation_machine(request: Request) -> type[RuleBasedStateMachine]:
                         assert item["data"]["user_id"] == user, (user, item)
                         assert item["data"]["id"] == item["id"]
                         copy[item["type"], item["id"]] = item["data"]
-                token = page["next"]
+                next_token: str = page["next"]
+                token = next_token
                 pages += 1
                 if not page["has_more"]:
-                    return token
+                    return next_token
                 assert pages < max_pages, "the pass does not end"
 
         def check_copy(self, user: str, copy: dict[tuple[str, str], dict[str, Any]]) -> None:

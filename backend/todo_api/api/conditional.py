@@ -31,7 +31,8 @@ from todo_api.services.preconditions import Precondition
 # character an ETag of this service has.
 _TAG = r'(?:W/)?"[!#-~]*"'
 # What the headers accept, as the OpenAPI document states it: `*`, or a list of tags.
-ENTITY_TAGS_PATTERN = rf"^(?:\*|{_TAG}(?: *, *{_TAG})*)$"
+# List elements may be empty and padded with spaces or tabs (RFC 9110 5.6.1).
+ENTITY_TAGS_PATTERN = rf"^[ \t]*(?:\*|(?:,[ \t]*)*{_TAG}(?:[ \t]*,(?:[ \t]*{_TAG})?)*)[ \t]*$"
 _ELEMENT = re.compile(r'[ \t]*(?:(\*)|(W/)?("[\x21\x23-\x7e]*"))[ \t]*(?:,|$)')
 _EMPTY_ELEMENT = re.compile(r"[ \t]*,")
 MALFORMED = (
@@ -95,6 +96,7 @@ def parse_entity_tags(value: str, header: str) -> EntityTags:
     any_tag = False
     tags: list[str] = []
     position = 0
+    value = value.strip(" \t")  # a field value's own padding (RFC 9110 5.5)
     while position < len(value):
         empty = _EMPTY_ELEMENT.match(value, position)  # `#rule` lists may have empty elements
         if empty:

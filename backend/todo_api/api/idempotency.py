@@ -11,10 +11,11 @@ response's status, body and `Location` (and ETag, for one item), marked
 """
 
 import re
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any
 
 import orjson
+from asyncpg import Record
 from fastapi import Header, Request
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -25,7 +26,7 @@ from todo_api.api.responses import JSONResponse
 from todo_api.db.database import Transaction
 from todo_api.errors import InvalidInput
 from todo_api.models.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
-from todo_api.services.idempotency import StoredResponse, fingerprint, run_once
+from todo_api.services.idempotency import Inserted, StoredResponse, fingerprint, run_once
 from todo_api.services.purge import Purger
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -60,6 +61,19 @@ def _parse_key(value: str) -> str:
     return match.group(1) or match.group(2)
 
 
+def _request_fingerprint(request: Request, body: BaseModel) -> bytes:
+    return fingerprint(
+        request.method.encode(),
+        request.url.path.encode(),
+        orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS),
+    )
+
+
+def _nudge_purger(request: Request) -> None:
+    purger: Purger = request.app.state.purger
+    purger.nudge()
+
+
 async def once(
     request: Request,
     key: str,
@@ -69,13 +83,9 @@ async def once(
     *,
     one_item: bool,
 ) -> Response:
-    """`respond` executed once for the user's `key` (see the module's docstring)."""
+    """`respond` executed once for the user's `key`, in a transaction with the key (see
+    `services.idempotency.run_once`)."""
     parsed = _parse_key(key)
-    request_fingerprint = fingerprint(
-        request.method.encode(),
-        request.url.path.encode(),
-        orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS),
-    )
 
     async def execute(transaction: Transaction) -> StoredResponse:
         response = await respond(transaction)
@@ -83,10 +93,12 @@ async def once(
             response.status_code, bytes(response.body), response.headers.get("Location")
         )
 
-    outcome = await run_once(database(request), user_id, parsed, request_fingerprint, execute)
-    purger: Purger = request.app.state.purger
-    purger.nudge()
+    outcome = await run_once(
+        database(request), user_id, parsed, _request_fingerprint(request, body), execute
+    )
+    _nudge_purger(request)
     stored = outcome.response
+    assert stored.body is not None  # noqa: S101  (run_once stores bodies as sent)
     headers = {"Location": stored.location} if stored.location else {}
     if one_item:
         headers["ETag"] = etag_of(stored.body)
@@ -98,3 +110,26 @@ async def once(
         headers=headers,
         media_type=JSONResponse.media_type,
     )
+
+
+async def insert_once(
+    request: Request,
+    key: str,
+    body: BaseModel,
+    insert: Callable[[str, bytes], Awaitable[Inserted]],
+    respond: Callable[[Record | Mapping[str, Any]], JSONResponse],
+    revive: Callable[[dict[str, Any]], Mapping[str, Any]],
+) -> Response:
+    """A keyed create of one row in one statement (`services.idempotency.keyed_insert`):
+    `insert(key, fingerprint)` sends it; `respond` renders the row it inserted, and on a
+    replay the row the first request inserted, stored as JSON and `revive`d to the
+    values `respond` takes, so the replay's bytes are the first response's."""
+    inserted = await insert(_parse_key(key), _request_fingerprint(request, body))
+    _nudge_purger(request)
+    if inserted.row is not None:
+        return respond(inserted.row)
+    assert inserted.replay is not None  # noqa: S101  (a row or a replay)
+    assert inserted.replay.record is not None  # noqa: S101  (keyed inserts store the record)
+    response = respond(revive(inserted.replay.record))
+    response.headers[REPLAYED_HEADER] = "true"
+    return response

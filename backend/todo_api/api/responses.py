@@ -10,6 +10,7 @@ document exact; the contract tests check real responses against it.
 
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -51,15 +52,28 @@ def _with_etag(response: JSONResponse) -> JSONResponse:
     return response
 
 
-def _todo(record: TodoRecord) -> dict[str, Any]:
+def _todo(record: TodoRecord | Mapping[str, Any]) -> dict[str, Any]:
     return {name: record[name] for name in _FIELDS}
 
 
 def todo_response(
-    record: TodoRecord, *, status_code: int = 200, headers: Mapping[str, str] | None = None
+    record: TodoRecord | Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """One todo, shaped as `TodoPublic`, with its ETag."""
     return _with_etag(JSONResponse(_todo(record), status_code=status_code, headers=headers))
+
+
+def revived_todo(data: dict[str, Any]) -> dict[str, Any]:
+    """A todo from the JSON PostgreSQL made of its row (an idempotency key's record), as
+    the values asyncpg would have returned, so `todo_response` renders the same bytes."""
+    todo = TodoPublic.model_validate(data).model_dump()
+    return {
+        name: value.astimezone(UTC) if isinstance(value, datetime) else value
+        for name, value in todo.items()
+    }
 
 
 def todo_etag(record: TodoRecord) -> str:

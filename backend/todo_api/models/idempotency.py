@@ -7,8 +7,10 @@ two users may pick the same one), so it shards with the user's todos and lists.
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import DateTime, Index, LargeBinary, SmallInteger, Text, text
+from sqlalchemy import CheckConstraint, DateTime, Index, LargeBinary, SmallInteger, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from todo_api.models.fields import USER_ID_MAX_LENGTH
@@ -24,14 +26,21 @@ class IdempotencyKey(SQLModel, table=True):
 
     __tablename__ = "idempotency_keys"
     # The purge deletes the oldest keys of every user in batches (services.purge).
-    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_idempotency_keys_created_at", "created_at"),
+        CheckConstraint("(body IS NULL) <> (record IS NULL)", name="body_or_record"),
+    )
 
     user_id: str = Field(primary_key=True, max_length=USER_ID_MAX_LENGTH)
     key: str = Field(primary_key=True, max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
     # sha256 of the method, the path and the request's body as validated.
     fingerprint: bytes = Field(sa_type=LargeBinary)
     status_code: int = Field(sa_type=SmallInteger)
-    body: bytes = Field(sa_type=LargeBinary)
+    # The response as it was sent, or (a keyed create of one todo, made in one statement
+    # with its key: services.idempotency.keyed_insert) the todo it showed, rendered again
+    # on a replay exactly as the first time.
+    body: bytes | None = Field(default=None, sa_type=LargeBinary)
+    record: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
     location: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(
         sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": text("now()")}

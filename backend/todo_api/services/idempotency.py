@@ -25,12 +25,25 @@ back, so its key is free and a retry executes again.
 """
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, bindparam, delete, func, literal_column, select, tuple_
+import orjson
+from asyncpg import Record
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.types import String
 from sqlmodel import SQLModel
@@ -47,6 +60,7 @@ IN_PROGRESS = (
 )
 # A deadlock (with a move's respacing) or the race of step 3: the request runs again.
 _ATTEMPTS = 3
+_KEYS_PRIMARY_KEY = "pk_idempotency_keys"
 _LIFETIME: ColumnElement[timedelta] = literal_column(
     f"interval '{int(KEY_LIFETIME.total_seconds())} seconds'"
 )
@@ -57,11 +71,13 @@ _EXPIRED = COLUMNS.created_at <= func.now() - _LIFETIME
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
-    """A response as stored with its key, and as replayed."""
+    """A response as stored with its key, and as replayed: its body as sent, or (from a
+    `keyed_insert`) the record it showed, for the HTTP layer to render again."""
 
     status_code: int
-    body: bytes
+    body: bytes | None
     location: str | None
+    record: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +98,7 @@ def fingerprint(*parts: bytes) -> bytes:
     return digest.digest()
 
 
-def _claim() -> Query:
+def _claim() -> Select[Any]:
     lock = select(
         func.pg_try_advisory_xact_lock(
             func.hashtextextended(
@@ -96,16 +112,16 @@ def _claim() -> Query:
             )
         ).label("claimed")
     ).subquery("lock")
-    found = select(COLUMNS.fingerprint, COLUMNS.status_code, COLUMNS.body, COLUMNS.location).where(
-        *_OWNED, _LIVE
-    )
+    found = select(
+        COLUMNS.fingerprint, COLUMNS.status_code, COLUMNS.body, COLUMNS.record, COLUMNS.location
+    ).where(*_OWNED, _LIVE)
     stored = found.subquery("stored")
-    return Query.compile(
-        select(lock.c.claimed, stored).select_from(lock.outerjoin(stored, literal_column("true")))
+    return select(lock.c.claimed, stored).select_from(
+        lock.outerjoin(stored, literal_column("true"))
     )
 
 
-_CLAIM = _claim()
+_CLAIM = Query.compile(_claim())
 _REMEMBER = Query.compile(
     insert(KEYS)
     .values(
@@ -165,13 +181,9 @@ async def _attempt(
 ) -> Outcome:
     claim = await transaction.fetch_one(_CLAIM, user_id=user_id, key=key)
     assert claim is not None  # noqa: S101  (the lock's row is always there)
-    if claim["status_code"] is not None:
-        if claim["fingerprint"] != request_fingerprint:
-            raise IdempotencyKeyReused
-        stored = StoredResponse(claim["status_code"], claim["body"], claim["location"])
+    stored = _stored(claim, request_fingerprint)
+    if stored is not None:
         return Outcome(stored, replayed=True)
-    if not claim["claimed"]:
-        raise RequestInProgress(IN_PROGRESS)
     response = await execute(transaction)
     remembered = await transaction.fetch_one(
         _REMEMBER,
@@ -185,6 +197,110 @@ async def _attempt(
     if remembered is None:
         raise _Raced
     return Outcome(response, replayed=False)
+
+
+def _stored(claim: Record, request_fingerprint: bytes) -> StoredResponse | None:
+    """The first response, if the claim found the key; None if the key is this request's
+    to execute; RequestInProgress or IdempotencyKeyReused if it is neither."""
+    if claim["status_code"] is not None:
+        if claim["fingerprint"] != request_fingerprint:
+            raise IdempotencyKeyReused
+        record = claim["record"]
+        return StoredResponse(
+            claim["status_code"],
+            claim["body"],
+            claim["location"],
+            orjson.loads(record) if record is not None else None,
+        )
+    if not claim["claimed"]:
+        raise RequestInProgress(IN_PROGRESS)
+    return None
+
+
+# ---- One statement: a keyed create of one row ---------------------------------------------
+#
+# The transaction above costs four round trips more than the write, which is most of a
+# create's time (bench/RESULTS.md: a keyed create ran at half a plain one's rate). A create
+# of one row can do it all in its one statement instead: the claim (a CTE, evaluated once,
+# first: the insert depends on it), the insert (only for a key that is new and free), and
+# the key, storing the inserted row as JSON, which is the response's body before
+# rendering. The same rules hold: a key found is replayed, a key in use is a 409, a crash
+# leaves both or neither (one statement is one transaction). Should the key's first
+# request commit between this statement's snapshot and its lock, the key's insert hits
+# the primary key: the statement fails, nothing is written, and it runs again.
+
+
+def keyed_insert(
+    table: Table, values: Mapping[str, ColumnElement[Any]], returning: Sequence[Any]
+) -> Query:
+    """INSERT into `table` of one row of `values`, RETURNING `returning`, claimed by the
+    user's idempotency key and stored with it, in one statement (see above)."""
+    claim = _claim().cte("claim")
+    fresh = select(*values.values()).where(claim.c.claimed, claim.c.status_code.is_(None))
+    inserted = insert(table).from_select(list(values), fresh).returning(*returning).cte("inserted")
+    remembered = insert(KEYS).from_select(
+        ["user_id", "key", "fingerprint", "status_code", "record"],
+        select(
+            bindparam("user_id", type_=String()),
+            bindparam("key", type_=String()),
+            bindparam("fingerprint"),
+            bindparam("status_code"),
+            func.to_jsonb(literal_column(inserted.name)),
+        ).select_from(inserted),
+    )
+    statement = (
+        select(claim, inserted)
+        .select_from(claim.outerjoin(inserted, literal_column("true")))
+        .add_cte(remembered.cte("remembered"))
+    )
+    return Query.compile(statement)
+
+
+_FORGET_EXPIRED = Query.compile(delete(KEYS).where(*_OWNED, _EXPIRED))
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    """What a keyed insert did: the row it inserted, or the first request's response."""
+
+    row: Record | None
+    replay: StoredResponse | None
+
+
+async def insert_once(
+    database: Database,
+    query: Query,
+    *,
+    user_id: str,
+    key: str,
+    request_fingerprint: bytes,
+    status_code: int,
+    **values: object,
+) -> Inserted:
+    """Send `query` (a `keyed_insert`) for the user's `key`; `status_code` is what the
+    response of the inserted row will be, stored for its replays."""
+    attempt = 1
+    while True:
+        try:
+            row = await database.fetch_one(
+                query,
+                user_id=user_id,
+                key=key,
+                fingerprint=request_fingerprint,
+                status_code=status_code,
+                **values,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != _KEYS_PRIMARY_KEY or attempt == _ATTEMPTS:
+                raise
+            # The key's first request committed meanwhile (the next attempt replays it),
+            # or an expired row of the key is in the way (the key is free again).
+            await database.fetch_one(_FORGET_EXPIRED, user_id=user_id, key=key)
+            attempt += 1
+            continue
+        assert row is not None  # noqa: S101  (the claim's row is always there)
+        stored = _stored(row, request_fingerprint)
+        return Inserted(row=None if stored else row, replay=stored)
 
 
 def _purge_query() -> Query:

@@ -45,6 +45,7 @@ from todo_api.models.todos import (
     TodoReplace,
 )
 from todo_api.services.changes import recorded_deletions
+from todo_api.services.idempotency import Inserted, insert_once, keyed_insert
 from todo_api.services.lists import owned_list_ids
 from todo_api.services.preconditions import ItemLock, Precondition
 from todo_api.services.todo_columns import (
@@ -69,6 +70,7 @@ NO_FILTER = (
     "a DELETE without one would remove them all."
 )
 _OWNED = (_OWNER, COLUMNS.id == bindparam("todo_id"))
+CREATED = 201  # the status of a create's response, stored with its idempotency key
 NOT_YOUR_LIST = "list_id must be the id of one of your lists, or null for none."
 
 TodoRecord = Record
@@ -109,6 +111,21 @@ _INSERT = Query.compile(
     insert(TODOS)
     .values(user_id=bindparam("user_id"), **_written(_WRITABLE, bindparam, insert=True))
     .returning(*PUBLIC)
+)
+
+
+def _typed(name: str) -> Any:  # noqa: ANN401  (a bind parameter)
+    """A client's value as a parameter of its SQL type: in `INSERT ... SELECT` no column
+    gives it one (tags and priority get theirs from the cast that stores them)."""
+    return bindparam(name) if name in _CAST_WHEN_STORED else bindparam(name, type_=given_type(name))
+
+
+_CAST_WHEN_STORED = frozenset({"tags", "priority"})
+# A create with an idempotency key, claimed and stored in the insert's own statement.
+_KEYED_INSERT = keyed_insert(
+    TODOS,
+    {"user_id": bindparam("user_id"), **_written(_WRITABLE, _typed, insert=True)},
+    PUBLIC,
 )
 _SELECT_ONE = Query.compile(select(*PUBLIC).where(*_OWNED))
 # The todo as it is now, locked until the transaction ends: what a precondition is checked on.
@@ -213,6 +230,23 @@ async def create_todo(database: Executor, user_id: str, data: TodoCreate) -> Tod
         row = await database.fetch_one(_INSERT, user_id=user_id, **data.model_dump())
     assert row is not None  # noqa: S101  (INSERT ... RETURNING always returns the row)
     return row
+
+
+async def create_todo_once(
+    database: Database, user_id: str, data: TodoCreate, *, key: str, request_fingerprint: bytes
+) -> Inserted:
+    """`create_todo`, once for the user's idempotency `key`: the new todo, or the first
+    request's, which a repeat replays (see services.idempotency.keyed_insert)."""
+    with _in_own_lists():
+        return await insert_once(
+            database,
+            _KEYED_INSERT,
+            user_id=user_id,
+            key=key,
+            request_fingerprint=request_fingerprint,
+            status_code=CREATED,
+            **data.model_dump(),
+        )
 
 
 async def create_todos(

@@ -2,7 +2,8 @@
 the response. Rules live in `todo_api.services.todos`."""
 
 import dataclasses
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, status
@@ -21,12 +22,13 @@ from todo_api.api.errors import (
     IDEMPOTENCY_RESPONSES,
     PRECONDITION_RESPONSES,
 )
-from todo_api.api.idempotency import IdempotencyKey, once
+from todo_api.api.idempotency import IdempotencyKey, insert_once, once
 from todo_api.api.parameters import TodoId, UserId, database
 from todo_api.api.responses import (
     JSONResponse,
     items_response,
     page_response,
+    revived_todo,
     todo_etag,
     todo_response,
 )
@@ -51,6 +53,7 @@ from todo_api.services import todo_listing as listing
 from todo_api.services import todo_moves as moves
 from todo_api.services import todo_stats as stats
 from todo_api.services import todos as service
+from todo_api.services.idempotency import Inserted
 from todo_api.services.purge import Purger
 from todo_api.services.todos import TodoRecord
 
@@ -64,7 +67,7 @@ _CONDITIONAL_RESPONSES = {**ERROR_RESPONSES, **PRECONDITION_RESPONSES}
 _CONDITIONAL_BODY_RESPONSES = {**BODY_ERROR_RESPONSES, **PRECONDITION_RESPONSES}
 
 
-def _todo_location(todo: TodoRecord) -> str:
+def _todo_location(todo: TodoRecord | Mapping[str, Any]) -> str:
     """The todo's URL; `user_id` may hold `|`, which must be percent-encoded in a path."""
     return f"{router.prefix.replace('{user_id}', quote(todo['user_id'], safe=':@+~'))}/{todo['id']}"
 
@@ -89,15 +92,22 @@ async def create_todo(
     """Creates a todo for `user_id`; the `Location` header is its URL. With an
     `Idempotency-Key`, a retry gets this response again instead of a second todo."""
 
-    async def create(db: Executor) -> JSONResponse:
-        todo = await service.create_todo(db, user_id, data)
-        return todo_response(
-            todo, status_code=status.HTTP_201_CREATED, headers={"Location": _todo_location(todo)}
+    db = database(request)
+    if idempotency_key is None:
+        return _created(await service.create_todo(db, user_id, data))
+
+    async def insert(key: str, request_fingerprint: bytes) -> Inserted:
+        return await service.create_todo_once(
+            db, user_id, data, key=key, request_fingerprint=request_fingerprint
         )
 
-    if idempotency_key is None:
-        return await create(database(request))
-    return await once(request, idempotency_key, user_id, data, create, one_item=True)
+    return await insert_once(request, idempotency_key, data, insert, _created, revived_todo)
+
+
+def _created(todo: TodoRecord | Mapping[str, Any]) -> JSONResponse:
+    return todo_response(
+        todo, status_code=status.HTTP_201_CREATED, headers={"Location": _todo_location(todo)}
+    )
 
 
 @router.get(

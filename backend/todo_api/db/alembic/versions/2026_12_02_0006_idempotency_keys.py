@@ -28,10 +28,12 @@ def upgrade() -> None:
         " key varchar(255) NOT NULL,"
         " fingerprint bytea NOT NULL,"
         " status_code smallint NOT NULL,"
-        " body bytea NOT NULL,"
+        " body bytea,"
+        " record jsonb,"
         " location text,"
         " created_at timestamptz DEFAULT now() NOT NULL,"
-        " CONSTRAINT pk_idempotency_keys PRIMARY KEY (user_id, key))"
+        " CONSTRAINT pk_idempotency_keys PRIMARY KEY (user_id, key),"
+        " CONSTRAINT ck_idempotency_keys_body_or_record CHECK ((body IS NULL) <> (record IS NULL)))"
     )
     # The table is new and empty: building its index locks nothing anyone uses.
     op.execute(
