@@ -21,13 +21,12 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from todo_api.api.conditional import etag_of
-from todo_api.api.parameters import database
+from todo_api.api.parameters import database, nudge_purger
 from todo_api.api.responses import JSONResponse
 from todo_api.db.database import Transaction
 from todo_api.errors import InvalidInput
 from todo_api.models.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 from todo_api.services.idempotency import Inserted, StoredResponse, fingerprint, run_once
-from todo_api.services.purge import Purger
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Printable ASCII but for the space, the quote and the backslash, quoted or bare.
@@ -69,11 +68,6 @@ def _request_fingerprint(request: Request, body: BaseModel) -> bytes:
     )
 
 
-def _nudge_purger(request: Request) -> None:
-    purger: Purger = request.app.state.purger
-    purger.nudge()
-
-
 async def once(
     request: Request,
     key: str,
@@ -96,7 +90,7 @@ async def once(
     outcome = await run_once(
         database(request), user_id, parsed, _request_fingerprint(request, body), execute
     )
-    _nudge_purger(request)
+    nudge_purger(request)
     stored = outcome.response
     assert stored.body is not None  # noqa: S101  (run_once stores bodies as sent)
     headers = {"Location": stored.location} if stored.location else {}
@@ -125,7 +119,7 @@ async def insert_once(
     replay the row the first request inserted, stored as JSON and `revive`d to the
     values `respond` takes, so the replay's bytes are the first response's."""
     inserted = await insert(_parse_key(key), _request_fingerprint(request, body))
-    _nudge_purger(request)
+    nudge_purger(request)
     if inserted.row is not None:
         return respond(inserted.row)
     assert inserted.replay is not None  # noqa: S101  (a row or a replay)

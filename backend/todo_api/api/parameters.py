@@ -1,5 +1,5 @@
-"""What the routes take from a request besides its body: the database, and the path
-parameters, each path parameter named once as an `Annotated` type."""
+"""What the routes take from a request besides its body: the database and the purger,
+and the path parameters, each path parameter named once as an `Annotated` type."""
 
 import uuid
 from typing import Annotated
@@ -8,6 +8,7 @@ from fastapi import Path, Request
 
 from todo_api.db.database import Database
 from todo_api.models.fields import USER_ID_MAX_LENGTH, USER_ID_PATTERN
+from todo_api.services.purge import Purger
 
 
 def database(request: Request) -> Database:
@@ -18,6 +19,13 @@ def database(request: Request) -> Database:
     about 20 µs a request for a value that is the same for all of them (decision 0009)."""
     app_database: Database = request.app.state.database
     return app_database
+
+
+def nudge_purger(request: Request) -> None:
+    """Tell the app's purger a write happened that leaves something to expire (a
+    tombstone, an idempotency key): it may start a batch (see services.purge)."""
+    purger: Purger = request.app.state.purger
+    purger.nudge()
 
 
 UserId = Annotated[

@@ -23,7 +23,7 @@ from todo_api.api.errors import (
     PRECONDITION_RESPONSES,
 )
 from todo_api.api.idempotency import IdempotencyKey, once
-from todo_api.api.parameters import ListId, UserId, database
+from todo_api.api.parameters import ListId, UserId, database, nudge_purger
 from todo_api.api.responses import JSONResponse, list_etag, list_page_response, list_response
 from todo_api.api.routing import OrjsonRoute
 from todo_api.api.todo_queries import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
@@ -32,7 +32,6 @@ from todo_api.models.lists import TodoListCreate, TodoListPage, TodoListPatch, T
 from todo_api.services import lists as service
 from todo_api.services.cursor import CURSOR_MAX_LENGTH
 from todo_api.services.lists import ListRecord, TodosOfDeletedList
-from todo_api.services.purge import Purger
 
 router = APIRouter(prefix="/api/v1/users/{user_id}/lists", tags=["lists"], route_class=OrjsonRoute)
 
@@ -179,5 +178,4 @@ async def delete_list(
     await service.delete_list(
         database(request), user_id, list_id, todos=query.todos, precondition=precondition
     )
-    purger: Purger = request.app.state.purger
-    purger.nudge()
+    nudge_purger(request)

@@ -23,7 +23,7 @@ from todo_api.api.errors import (
     PRECONDITION_RESPONSES,
 )
 from todo_api.api.idempotency import IdempotencyKey, insert_once, once
-from todo_api.api.parameters import TodoId, UserId, database
+from todo_api.api.parameters import TodoId, UserId, database, nudge_purger
 from todo_api.api.responses import (
     JSONResponse,
     items_response,
@@ -54,7 +54,6 @@ from todo_api.services import todo_moves as moves
 from todo_api.services import todo_stats as stats
 from todo_api.services import todos as service
 from todo_api.services.idempotency import Inserted
-from todo_api.services.purge import Purger
 from todo_api.services.todos import TodoRecord
 
 # The full prefix here, and the routes added straight to the app's (see register_routes):
@@ -70,12 +69,6 @@ _CONDITIONAL_BODY_RESPONSES = {**BODY_ERROR_RESPONSES, **PRECONDITION_RESPONSES}
 def _todo_location(todo: TodoRecord | Mapping[str, Any]) -> str:
     """The todo's URL; `user_id` may hold `|`, which must be percent-encoded in a path."""
     return f"{router.prefix.replace('{user_id}', quote(todo['user_id'], safe=':@+~'))}/{todo['id']}"
-
-
-def _nudge_purger(request: Request) -> None:
-    """A delete leaves a tombstone to expire one day (see services.purge)."""
-    purger: Purger = request.app.state.purger
-    purger.nudge()
 
 
 @router.post(
@@ -165,7 +158,7 @@ async def delete_todos(
     """Deletes every todo matching the filters, such as `?is_completed=true` to clear the
     completed ones. At least one filter is required: a bare DELETE is refused."""
     deleted = await service.delete_todos(database(request), user_id, query.filters())
-    _nudge_purger(request)
+    nudge_purger(request)
     return JSONResponse({"deleted": deleted})
 
 
@@ -308,7 +301,7 @@ async def delete_todo(
     """Deletes the todo for good (the change feed tells other devices)."""
     precondition = write_precondition(request, if_match, todo_etag)
     await service.delete_todo(database(request), user_id, todo_id, precondition=precondition)
-    _nudge_purger(request)
+    nudge_purger(request)
 
 
 @router.post(
