@@ -40,6 +40,13 @@ PAGE_SIZE = 50
 DEEP_PAGE = 1000
 # The filtered and sorted list: two of the four priorities, soonest due first.
 FILTERED_QUERY = "?priority=high&priority=medium&sort=due_at&limit=50"
+# The growth phase's sizes (ordinary users' todos in the table, besides the long list's
+# user): the long mode's, and those of `--only growth` without it (two, for one ratio).
+GROWTH_LONG_SIZES = (100_000, 1_000_000, 10_000_000)
+GROWTH_SHORT_SIZES = (100_000, 1_000_000)
+# COPY and VACUUM (ANALYZE) of the growth phase's rows, rows a second, measured on the
+# 2-core machine of RESULTS.md (2026-12-02, 1,000,000 todos): for the estimate at the start.
+GROWTH_SEED_ROWS_PER_SECOND = 10_000
 
 
 class ConfigError(ValueError):
@@ -57,6 +64,19 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _sizes(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        sizes = tuple(sorted({int(part) for part in raw.replace(",", " ").split()}))
+    except ValueError:
+        raise ConfigError(f"{name} must be whole numbers, not {raw!r}") from None
+    if not sizes or sizes[0] < 1000:
+        raise ConfigError(f"{name}: every size must be at least 1000")
+    return sizes
 
 
 def parse_only(text: str) -> frozenset[str] | None:
@@ -84,10 +104,14 @@ class Config:
     # The scenarios to run (`--only` or BENCH_ONLY, names of bench.scenarios.SCENARIOS);
     # None: all of them, and RESULTS.md is written.
     only: frozenset[str] | None = None
+    # BENCH_LONG=1 or --long: also the growth phase, at GROWTH_LONG_SIZES.
+    long: bool = False
+    growth_sizes: tuple[int, ...] = GROWTH_SHORT_SIZES
 
     @classmethod
     def from_env(cls) -> "Config":
         quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0")
+        long = os.environ.get("BENCH_LONG", "").strip() not in ("", "0")
         return cls(
             quick=quick,
             warmup=_int("BENCH_WARMUP", 1 if quick else 3, minimum=0),
@@ -102,11 +126,18 @@ class Config:
             database_url=os.environ.get("BENCH_DATABASE_URL") or None,
             out_dir=BENCH_DIR / "out",
             only=parse_only(os.environ.get("BENCH_ONLY", "")),
+            long=long,
+            growth_sizes=_sizes(
+                "BENCH_GROWTH_SIZES", GROWTH_LONG_SIZES if long else GROWTH_SHORT_SIZES
+            ),
         )
 
     def selected(self, scenario: str) -> bool:
-        """Whether `scenario` runs: every one does unless `only` names some."""
-        return self.only is None or scenario in self.only
+        """Whether `scenario` runs: every one does unless `only` names some, but the growth
+        phase only when named or in the long mode."""
+        if self.only is None:
+            return scenario != "growth" or self.long
+        return scenario in self.only
 
     def path(self, *parts: str) -> Path:
         """A file under the output directory, its folder created."""

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 
 from bench import cpu
-from bench.config import RESULTS_PATH, Config, ConfigError, parse_only
+from bench.config import GROWTH_LONG_SIZES, RESULTS_PATH, Config, ConfigError, parse_only
 from bench.database import bench_database
 from bench.machine import describe
 from bench.pages import PagingFailed
@@ -25,6 +25,9 @@ from bench.results import Results
 from bench.sanity import SanityFailed, check_sql
 from bench.scenarios import (
     SCENARIOS,
+    growth,
+    growth_measurement_count,
+    growth_seed_seconds,
     measurement_count,
     run_count,
     settings_pairs,
@@ -80,7 +83,7 @@ def run(config: Config) -> Results:
         files = asyncio.run(seed(db.dsn, config.out_dir))
         results.machine = describe(asyncio.run(server_version(db.dsn)), db.embedded)
         log("seeded")
-        for phase in (single_worker, small_pool, two_workers, settings_pairs):
+        for phase in (single_worker, small_pool, two_workers, settings_pairs, growth):
             phase(config, results, log, db, files)
     for path in sorted((config.out_dir / "logs").glob("*.log")):
         if path.stem != "migrate":
@@ -101,13 +104,24 @@ def _arguments() -> argparse.Namespace:
             "bench/out/RESULTS.only.md instead of bench/RESULTS.md: " + ", ".join(SCENARIOS)
         ),
     )
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help=(
+            "also the growth phase at 100,000, 1,000,000 and 10,000,000 todos (also "
+            "BENCH_LONG=1; BENCH_GROWTH_SIZES overrides the sizes)"
+        ),
+    )
     return parser.parse_args()
 
 
-def _config(only: str | None) -> Config:
+def _config(only: str | None, *, long: bool = False) -> Config:
     config = Config.from_env()
     if only is not None:
         config = dataclasses.replace(config, only=parse_only(only))
+    if long and not config.long:
+        sizes = GROWTH_LONG_SIZES if "BENCH_GROWTH_SIZES" not in os.environ else None
+        config = dataclasses.replace(config, long=True, growth_sizes=sizes or config.growth_sizes)
     unknown = sorted((config.only or frozenset()) - SCENARIOS.keys())
     if unknown:
         raise ConfigError(
@@ -122,7 +136,7 @@ def main() -> None:
     # Also when started from a shell that ignores SIGINT for background jobs.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        config = _config(arguments.only)
+        config = _config(arguments.only, long=arguments.long)
         wrk_path()
         check_sql()
     except (ConfigError, WrkMissing, SanityFailed) as error:
@@ -136,6 +150,13 @@ def main() -> None:
         f"and {sort_measurement_count(config)} x {config.sort_repeats} of "
         f"{config.sort_duration} s (the other sorts' pages); about {estimate:.0f} min plus set-up"
     )
+    if growth_measurement_count(config):
+        sizes = ", ".join(f"{size:,}" for size in config.growth_sizes)
+        log(
+            f"growth phase at {sizes} todos: {growth_measurement_count(config)} measurements "
+            f"(included above) and about {growth_seed_seconds(config) / 60:.0f} min of COPY "
+            "and VACUUM (ANALYZE)"
+        )
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     before = cpu.snapshot()
     time.sleep(1)

@@ -34,6 +34,7 @@ from bench.results import (
     sort_name,
 )
 from bench.rss import RssPeak
+from bench.scenarios import GROWTH_PROJECTED, growth_key
 from bench.wrk import WrkResult
 
 # The targets of the performance issue.
@@ -84,6 +85,8 @@ FEATURE_TARGETS = (
 SINGLE_P99_MS = 50.0
 LIST_P99_MS = 100.0
 DEEP_PAGE_FACTOR = 1.5
+# The growth issue: each request's p50 at every size within this of the smallest size's.
+GROWTH_FACTOR = 1.5
 RSS_LIMIT_MB = 150.0
 # Share of CPU time used by other processes above which a run is flagged as disturbed.
 NOISY = 0.05
@@ -288,6 +291,120 @@ def _long_list(results: Results, config: Config) -> list[str]:
     return [*lines, *_sorts_table(results, config)]
 
 
+def _growth_requests() -> list[tuple[str, str]]:
+    """The growth phase's requests: (key suffix, label), in the order they ran."""
+    requests = [("get_one", "GET one, 64 connections")]
+    for sort in USER_SORTS:
+        requests.append((f"{sort_name(sort)}.page1", f"page 1, sort={sort}"))
+        requests.append((f"{sort_name(sort)}.page1000", f"page {DEEP_PAGE:,}, sort={sort}"))
+    return requests
+
+
+def _growth_sizes(results: Results) -> list[int]:
+    return sorted({int(key.split(".")[1]) for key in results.runs if key.startswith("growth.")})
+
+
+def _growth_factors(results: Results, request: str) -> list[tuple[int, Summary, float]]:
+    """(size, summary, p50 over the smallest size's p50) for every size above the smallest."""
+    sizes = _growth_sizes(results)
+    smallest = results.run(growth_key(sizes[0], request)) if sizes else None
+    factors = []
+    for size in sizes[1:]:
+        run = results.run(growth_key(size, request))
+        if smallest is not None and run is not None and smallest.p50_ms:
+            factors.append((size, run, run.p50_ms / smallest.p50_ms))
+    return factors
+
+
+def _growth(results: Results, config: Config) -> list[str]:
+    sizes = _growth_sizes(results)
+    if not sizes:
+        return [
+            "Not run: `BENCH_LONG=1 make bench` (or `--long`) runs it at 100,000, 1,000,000 "
+            "and 10,000,000 todos, `--only growth` at 100,000 and 1,000,000.",
+            "",
+        ]
+    rows = []
+    for request, label in _growth_requests():
+        smallest = results.run(growth_key(sizes[0], request))
+        for size in sizes:
+            run = results.run(growth_key(size, request))
+            if run is None or smallest is None:
+                rows.append([label, f"{size:,}", *_cells(run), "—", "—"])
+                continue
+            factor = run.p50_ms / smallest.p50_ms if smallest.p50_ms else 0.0
+            text = f"{factor:.2f}x"
+            if factor > GROWTH_FACTOR:
+                text = f"**{text}**"
+            rps = f"{smallest.rps / run.rps:.2f}x" if run.rps else "—"
+            rows.append([label, f"{size:,}", *_cells(run), text, rps])
+    header = (
+        "Request",
+        "todos",
+        *_CELLS,
+        "p50 / smallest size's",
+        "smallest size's req/s / this",
+    )
+    seeding = [
+        f"- {step.size:,}: {step.rows:,} rows by COPY in {step.copy_seconds:.1f} s "
+        f"({step.rows_per_second:,.0f} rows/s), then VACUUM (ANALYZE) in "
+        f"{step.vacuum_seconds:.1f} s"
+        for step in results.growth_seed
+    ]
+    runs = "run" if config.sort_repeats == 1 else "runs"
+    lines = [
+        "A database of its own (bench/growth.py), filled by `COPY` in steps: at each size the "
+        f"table holds that many todos of ordinary users (1,000 each) plus the user with "
+        f"{BIG_USER_TODOS:,}, whose todos are the same at every size. GET one picks from "
+        f"{ID_SAMPLE:,} todos sampled over the whole table; page {DEEP_PAGE:,} is the path "
+        "found at the smallest size by following `next_cursor`, the same position at every "
+        f"size. API only; each measurement warmed up for {config.warmup} s, then "
+        f"{config.sort_repeats} {runs} of {config.sort_duration} s; pages at "
+        f"{config.few_connections} connections. The verdict compares p50s: at a fixed number "
+        "of busy connections req/s is the reciprocal of the mean latency (Little's law), so "
+        "either says the same, and the p50 is the cost a client sees, less moved than req/s "
+        "by a few disturbed seconds of a run. The sizes ran one after the other, not in "
+        "turns, so drift between them counts against the larger sizes.",
+        "",
+        *_table(header, rows),
+        "Seeding (ordinary users' todos added at each size):",
+        "",
+        *seeding,
+        "",
+    ]
+    if results.growth_seed and max(sizes) < GROWTH_PROJECTED:
+        last = max(results.growth_seed, key=lambda step: step.rows)
+        seconds = GROWTH_PROJECTED * (last.copy_seconds + last.vacuum_seconds) / last.rows
+        lines += [
+            f"At the largest step's rate, {GROWTH_PROJECTED:,} todos would take about "
+            f"{seconds / 60:.0f} min to seed (a lower bound: index maintenance slows as the "
+            "indexes outgrow memory).",
+            "",
+        ]
+    return lines
+
+
+def _growth_targets(results: Results) -> list[Target]:
+    sizes = _growth_sizes(results)
+    if len(sizes) < 2:
+        goal = f"as the table grows, each request's p50 within {GROWTH_FACTOR}x the smallest size's"
+        measured = "one size only" if sizes else "not run (BENCH_LONG=1)"
+        return [Target(goal, measured, None)]
+    targets = []
+    for request, label in _growth_requests():
+        goal = f"{label}: p50 at {sizes[-1]:,} todos within {GROWTH_FACTOR}x of {sizes[0]:,}"
+        factors = _growth_factors(results, request)
+        if len(factors) != len(sizes) - 1:
+            targets.append(Target(goal, "not run", None))
+            continue
+        measured = ", ".join(f"{factor:.2f}x at {size:,}" for size, _, factor in factors)
+        smallest = results.run(growth_key(sizes[0], request))
+        met = all(factor <= GROWTH_FACTOR for _, _, factor in factors)
+        disturbed = _disturbed(smallest, *(run for _, run, _ in factors))
+        targets.append(Target(goal, measured, met, disturbed))
+    return targets
+
+
 def _ratio_targets(results: Results, goals: dict[str, float], why: str = "") -> list[Target]:
     targets = []
     for key, label in SHARED:
@@ -364,10 +481,15 @@ def subset_summary(results: Results) -> list[str]:
         ratio = _ratio(api, ref)
         if ratio is not None and api is not None and ref is not None:
             lines.append(f"- {label}: API / reference {_ratio_text(api, ref, ratio, bold=False)}")
-    for target in _feature_targets(results):
+    for target in _feature_targets(results) + _growth_targets(results):
         if target.met is not None:
             verdict = "met" if target.met else "NOT met"
             lines.append(f"- {target.goal}: {target.measured}: {verdict}")
+    lines += [
+        f"- growth seeding, {step.size:,}: {step.rows:,} rows by COPY in {step.copy_seconds:.1f} s"
+        f" ({step.rows_per_second:,.0f} rows/s), VACUUM (ANALYZE) {step.vacuum_seconds:.1f} s"
+        for step in results.growth_seed
+    ]
     return [*lines, *(f"- {note}" for note in results.notes)]
 
 
@@ -471,6 +593,7 @@ def _targets(results: Results, connections: int) -> list[str]:
         + _latency_targets(results)
         + _other_targets(results)
         + _feature_targets(results)
+        + _growth_targets(results)
     )
     verdict = {True: "met", False: "**not met**", None: "not measured"}
     rows = [
@@ -631,6 +754,9 @@ def render(results: Results, config: Config, command: str, date: str, elapsed: f
         f"## The user with {BIG_USER_TODOS:,} todos",
         "",
         *_long_list(results, config),
+        "## As the table grows",
+        "",
+        *_growth(results, config),
         "## Memory of the API under load",
         "",
         *_table(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.growth import SeedStep
 from bench.rss import RssPeak
 from bench.wrk import WrkResult
 
@@ -115,9 +116,10 @@ class Summary:
 @dataclass(slots=True)
 class Results:
     """Runs are keyed `<server>.<endpoint>`: server is api, ref, api_pool8, api2, ref2, big,
-    opt_default, opt_jwt, opt_nometrics, or `sort.<sort>` for the other sorts' pages
-    (`sort_name`). Each key holds its repeats in the order they ran. `walks` holds the
-    seconds each walk to page 1,000 took, by sort."""
+    opt_default, opt_jwt, opt_nometrics, `sort.<sort>` for the other sorts' pages
+    (`sort_name`), or `growth.<size>.<request>` for the growth phase. Each key holds its
+    repeats in the order they ran. `walks` holds the seconds each walk to page 1,000 took,
+    by sort."""
 
     runs: dict[str, list[WrkResult]] = field(default_factory=dict)
     rss: dict[str, RssPeak] = field(default_factory=dict)
@@ -125,6 +127,8 @@ class Results:
     notes: list[str] = field(default_factory=list)
     walks: dict[str, float] = field(default_factory=dict)
     log_lines: dict[str, int] = field(default_factory=dict)
+    # The growth phase's COPY steps, smallest size first.
+    growth_seed: list[SeedStep] = field(default_factory=list)
 
     def add(self, key: str, result: WrkResult) -> None:
         self.runs.setdefault(key, []).append(result)
@@ -148,5 +152,6 @@ class Results:
             "walk_seconds": self.walks,
             "notes": self.notes,
             "log_lines": self.log_lines,
+            "growth_seed": [step.to_json() for step in self.growth_seed],
         }
         path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))

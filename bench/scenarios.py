@@ -17,15 +17,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import features
-from bench.config import BIG_USER, BULK_SIZE, DEEP_PAGE, FILTERED_QUERY, PAGE_SIZE, Config
+from bench.config import (
+    BIG_USER,
+    BULK_SIZE,
+    DEEP_PAGE,
+    FILTERED_QUERY,
+    GROWTH_SEED_ROWS_PER_SECOND,
+    PAGE_SIZE,
+    Config,
+)
 from bench.database import BenchDatabase
+from bench.growth import GROWTH_DATABASE, GrowthSeeder, growth_database, seed_estimate
 from bench.pages import PagingFailed, walk_to_page
 from bench.reference.sql import USER_SORTS
 from bench.results import Results, sort_name
 from bench.rss import RssMonitor
 from bench.sanity import check_bodies
 from bench.seed import SeedFiles, disposable_todos
-from bench.servers import Server, ServerFailed, start_api, start_reference
+from bench.servers import Server, ServerFailed, migrate, start_api, start_reference
 from bench.wrk import WrkResult, measure
 
 Log = Callable[[str], None]
@@ -74,7 +83,10 @@ SCENARIOS: dict[str, int] = {
     "two_workers": 6,
     "jwt": 1,
     "metrics": 1,
+    "growth": 0,  # per size: GROWTH_MEASUREMENTS, counted apart (`growth_measurement_count`)
 }
+# At each size of the growth phase: GET one, and page 1 and page 1,000 in every sort.
+GROWTH_MEASUREMENTS = 1 + 2 * len(USER_SORTS)
 _SETTINGS_PAIRS = ("jwt", "metrics")
 
 
@@ -272,7 +284,9 @@ def _writes(
         _alternate(config, results, log, mix)
 
 
-def _walk(results: Results, log: Log, api: Server, first: str, sort: str) -> str | None:
+def _walk(
+    results: Results, log: Log, api: Server, first: str, sort: str, *, store: bool = True
+) -> str | None:
     """Page 1,000's path in `sort`, found by following next_cursor from `first`; None (and
     a note) when the listing breaks before it."""
     log(f"walking next_cursor to page {DEEP_PAGE:,} of {BIG_USER}, sort={sort}")
@@ -285,7 +299,8 @@ def _walk(results: Results, log: Log, api: Server, first: str, sort: str) -> str
         results.notes.append(f"Page {DEEP_PAGE:,} in sort={sort} was not measured: {error}")
         log(f"  {error}")
         return None
-    results.walks[sort] = time.monotonic() - started
+    if store:
+        results.walks[sort] = time.monotonic() - started
     return deep
 
 
@@ -427,6 +442,103 @@ def settings_pairs(
         _alternate(config, results, log, *runs)
 
 
+def growth_key(size: int, request: str) -> str:
+    """`growth.100000.get_one`, `growth.100000.sort.due_at_asc.page1000`, ..."""
+    return f"growth.{size}.{request}"
+
+
+def growth(
+    config: Config, results: Results, log: Log, db: BenchDatabase, _files: SeedFiles
+) -> None:
+    """The same requests as the table grows (bench/growth.py): at each size of
+    BENCH_GROWTH_SIZES, GET one of a random todo of the whole table at 64 connections, and
+    BIG_USER's page 1 and page 1,000 in every sort at 4, on the API only, each measurement
+    warmed up and then BENCH_SORT_REPEATS runs of BENCH_SORT_DURATION. Page 1,000's paths
+    are found once, at the smallest size, by following next_cursor: BIG_USER's todos do not
+    change as the table grows, so the same cursor is the same position at every size."""
+    if not config.selected("growth"):
+        return
+    if not db.embedded:
+        results.notes.append(
+            "The growth phase was not run: it needs a database of its own, which the bench "
+            "creates only on its embedded PostgreSQL (not with BENCH_DATABASE_URL)."
+        )
+        return
+    few = config.few_connections
+    base = f"/api/v1/users/{BIG_USER}/todos?limit={PAGE_SIZE}"
+    deep: dict[str, str | None] = {}
+    with growth_database(db) as grown:
+        log(f"growth: database {GROWTH_DATABASE}; todo-api migrate")
+        migrate(config, grown.api_url)
+        seeder = GrowthSeeder(grown.dsn)
+        started = time.monotonic()
+        asyncio.run(seeder.start())
+        log(f"growth: {BIG_USER} seeded by COPY in {time.monotonic() - started:.1f} s")
+        for size in config.growth_sizes:
+            log(f"growth: COPY up to {size:,} todos of ordinary users")
+            sample = config.path(f"growth.{size}.todos.txt")
+            step = asyncio.run(seeder.grow_to(size))
+            seeder.write_sample(sample)
+            results.growth_seed.append(step)
+            log(
+                f"  {step.rows:,} rows in {step.copy_seconds:.1f} s ({step.rows_per_second:,.0f} "
+                f"rows/s), VACUUM (ANALYZE) {step.vacuum_seconds:.1f} s"
+            )
+            with start_api(config, f"api-growth-{size}", grown.api_url) as api:
+                if not deep:
+                    for sort in USER_SORTS:
+                        deep[sort] = _walk(
+                            results, log, api, f"{base}&sort={sort}", sort, store=False
+                        )
+                get_one = _Run(
+                    growth_key(size, "get_one"),
+                    api,
+                    "get_one.lua",
+                    (sample,),
+                    seconds=config.sort_duration,
+                    expect="200",
+                )
+                _alternate(config, results, log, get_one, repeats=config.sort_repeats)
+                for sort in USER_SORTS:
+                    pages = [("page1", f"{base}&sort={sort}"), ("page1000", deep[sort])]
+                    runs = [
+                        _Run(
+                            growth_key(size, f"{sort_name(sort)}.{page}"),
+                            api,
+                            "fixed.lua",
+                            connections=few,
+                            path=path,
+                            seconds=config.sort_duration,
+                            expect="200",
+                        )
+                        for page, path in pages
+                        if path is not None
+                    ]
+                    _alternate(config, results, log, *runs, repeats=config.sort_repeats)
+        if max(config.growth_sizes) < GROWTH_PROJECTED:
+            estimate = seed_estimate(results.growth_seed, GROWTH_PROJECTED)
+            if estimate is not None:
+                log(
+                    f"growth: seeding {GROWTH_PROJECTED:,} todos this way would take about "
+                    f"{estimate / 60:.0f} min (at this run's largest step's rate)"
+                )
+
+
+# The largest size the seeding time is projected to when a run stops short of it.
+GROWTH_PROJECTED = 10_000_000
+
+
+def growth_measurement_count(config: Config) -> int:
+    return GROWTH_MEASUREMENTS * len(config.growth_sizes) if config.selected("growth") else 0
+
+
+def growth_seed_seconds(config: Config) -> float:
+    """The COPY and VACUUM of the growth phase's largest size, at the measured rate."""
+    if not config.selected("growth"):
+        return 0.0
+    return max(config.growth_sizes) / GROWTH_SEED_ROWS_PER_SECOND
+
+
 def measurement_count(config: Config) -> int:
     """Measurements (keys of Results.runs) of the selected scenarios, warmed up once each,
     besides the other sorts' pages."""
@@ -445,7 +557,7 @@ def run_count(config: Config) -> int:
     BENCH_SORT_REPEATS times."""
     return (
         measurement_count(config) * config.repeats
-        + sort_measurement_count(config) * config.sort_repeats
+        + (sort_measurement_count(config) + growth_measurement_count(config)) * config.sort_repeats
     )
 
 
@@ -455,4 +567,6 @@ def wrk_seconds(config: Config) -> int:
     return (
         measurement_count(config) * (config.repeats * config.duration + config.warmup)
         + sort_measurement_count(config) * config.sort_repeats * config.sort_duration
+        + growth_measurement_count(config)
+        * (config.sort_repeats * config.sort_duration + config.warmup)
     )

@@ -14,8 +14,9 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tests.helpers import truncate_every_table
+from tests.routability import DISTRIBUTED_TABLES, routing_problems
 from tests.statements import observing, recording_database
 from todo_api.db.embedded import EmbeddedPostgres
 from todo_api.db.migrate import upgrade_to_head
@@ -137,20 +139,29 @@ async def admin_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-# Every statement the app sends that touches a user's table (todos, lists, tombstones) must
-# be scoped to a user: each reference to the table (FROM todos / UPDATE lists) comes with a
-# `todos.user_id = $n` predicate, and each INSERT (a CTE's too) names user_id among its
-# columns. The exceptions reach every user's rows on purpose, each saying why where it is
-# defined: the purges of tombstones and of idempotency keys, which expire them by age.
-USER_TABLES = ("todos", "lists", "tombstones", "idempotency_keys")
-ALL_USERS = frozenset({changes.PURGE.sql, idempotency.PURGE.sql})
-_TABLE_REFERENCE = {
-    table: re.compile(rf"\b(?:FROM|UPDATE|JOIN)\s+{table}\b", re.IGNORECASE)
-    for table in USER_TABLES
-}
-_USER_PREDICATE = {table: re.compile(rf"\b{table}\.user_id\s*=\s*\$\d+") for table in USER_TABLES}
+# Every statement the app sends that touches a user's table (todos, lists, tombstones,
+# idempotency_keys: the tables distributed by user_id, specs/scaling.md) must be routable
+# to one shard: each reference to such a table, in every CTE and subquery, is pinned by
+# `<table>.user_id = $n` to one parameter, the same one throughout the statement, and each
+# INSERT carries user_id from that parameter or from a row pinned to it (tests.routability
+# says exactly what passes). The exceptions reach every user's rows on purpose; each is
+# listed here with its reason, which its definition repeats.
+USER_TABLES = tuple(sorted(DISTRIBUTED_TABLES))
+ALL_USERS: Mapping[str, str] = MappingProxyType(
+    {
+        changes.PURGE.sql: (
+            "the purge of tombstones expires them by age, whoever's they are: a batch of "
+            "the oldest across users, run in the background by services.purge, never as "
+            "part of a request (on Citus: multi-shard, or run per shard; specs/scaling.md)"
+        ),
+        idempotency.PURGE.sql: (
+            "the purge of idempotency keys expires them by age, whoever's they are: a "
+            "batch of the oldest across users, run in the background by services.purge, "
+            "never as part of a request (on Citus: multi-shard, or run per shard)"
+        ),
+    }
+)
 _ANY_USER_TABLE = "|".join(USER_TABLES)
-_INSERT = re.compile(rf"\bINSERT\s+INTO\s+(?:{_ANY_USER_TABLE})\s*\(([^)]*)\)", re.IGNORECASE)
 _MENTION = re.compile(rf"\b(?:{_ANY_USER_TABLE})\b")
 # The tables the change feed follows: every UPDATE of them moves the row's change_xid
 # (models.changes puts it in every Core UPDATE), in its SET, before any WHERE.
@@ -159,18 +170,21 @@ _WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
 _CHANGE_XID_SET = re.compile(r"\bchange_xid\s*=\s*pg_current_xact_id\(\)")
 
 
+def unroutable_statements(statements: list[str]) -> dict[str, list[str]]:
+    """The statements in `statements` that a planner distributing by user_id could not
+    send to one shard, each with why (tests.routability), the allow-listed ones left out."""
+    return {
+        sql: problems
+        for sql in dict.fromkeys(statements)
+        if sql not in ALL_USERS and (problems := routing_problems(sql))
+    }
+
+
 def unscoped_statements(statements: list[str]) -> list[str]:
-    """The statements in `statements` that could reach another user's rows."""
-    bad = []
-    for sql in statements:
-        if sql in ALL_USERS:
-            continue
-        if any("user_id" not in insert.group(1) for insert in _INSERT.finditer(sql)) or any(
-            len(_USER_PREDICATE[table].findall(sql)) < len(_TABLE_REFERENCE[table].findall(sql))
-            for table in USER_TABLES
-        ):
-            bad.append(sql)
-    return bad
+    """The statements in `statements` that could reach another user's rows (or more than
+    one user's shard)."""
+    bad = unroutable_statements(statements)
+    return [sql for sql in statements if sql in bad]
 
 
 class StatementLog:
@@ -203,13 +217,14 @@ def updates_without_change_xid(statements: list[str]) -> list[str]:
 @pytest.fixture(scope="session")
 def sql_audit() -> Iterator[StatementLog]:
     """Collects the app's SQL for the whole run, then fails the run if any statement on the
-    todos, lists or tombstones table lacked the user_id predicate, or if an UPDATE of todos
-    or lists left change_xid behind."""
+    todos, lists, tombstones or idempotency_keys table would not be routed to one user's
+    shard (`unroutable_statements`), or if an UPDATE of todos or lists left change_xid
+    behind."""
     log = StatementLog()
     yield log
-    offenders = unscoped_statements(log.todos)
-    assert not offenders, "statements on user tables without a user_id predicate:\n" + "\n".join(
-        offenders
+    offenders = unroutable_statements(log.todos)
+    assert not offenders, "statements not routable to one user's shard:\n" + "\n".join(
+        f"{sql}\n  -> {'; '.join(problems)}" for sql, problems in offenders.items()
     )
     unfollowed = updates_without_change_xid(log.todos)
     assert not unfollowed, "updates the change feed would miss:\n" + "\n".join(unfollowed)
