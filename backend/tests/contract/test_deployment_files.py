@@ -1,5 +1,5 @@
-"""docker-compose.yml, deploy/prometheus.yml and backend/Dockerfile, checked without a
-Docker engine.
+"""docker-compose.yml, deploy/prometheus.yml, deploy/nginx.conf and backend/Dockerfile,
+checked without a Docker engine.
 
 Nothing in CI builds the image or starts the stack, so these files would otherwise rot
 unnoticed until someone with Docker tried them. Each test pins one thing that person
@@ -27,6 +27,8 @@ DOCKERFILE = ROOT / "backend" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 APP_SERVICES = ("migrate", "api")
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
+NGINX_CONFIG = ROOT / "deploy" / "nginx.conf"
+DOCKER_DNS = "127.0.0.11"  # the resolver Docker gives every container on a user network
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,73 @@ def _matches(pattern: str, candidate: str) -> bool:
     return fnmatch.fnmatch(candidate, pattern)
 
 
+@dataclass(frozen=True)
+class Directive:
+    """One nginx directive: its name, its arguments (quotes removed), its block if any."""
+
+    name: str
+    arguments: tuple[str, ...]
+    block: tuple["Directive", ...] | None = None
+
+    def find(self, name: str) -> list["Directive"]:
+        """The directives called `name` directly in this block."""
+        return [directive for directive in self.block or () if directive.name == name]
+
+    def walk(self) -> list["Directive"]:
+        """Every directive in this block, at any depth."""
+        found = []
+        for directive in self.block or ():
+            found += [directive, *directive.walk()]
+        return found
+
+
+# Whitespace, a comment, a quoted string, `{ } ;`, or a word.
+_NGINX_TOKEN = re.compile(
+    r"""\s+|#[^\n]*|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([{};])|([^\s{};'"#]+)"""
+)
+
+
+def _nginx_tokens(text: str) -> list[str]:
+    """Words, quoted strings (unquoted) and the punctuation `{ } ;`; comments dropped."""
+    tokens: list[str] = []
+    position = 0
+    while position < len(text):
+        match = _NGINX_TOKEN.match(text, position)
+        assert match, f"nginx.conf: cannot read {text[position : position + 40]!r}"
+        single, double, punctuation, word = match.groups()
+        for token in (single, double, punctuation, word):
+            if token is not None:
+                tokens.append(token)
+        position = match.end()
+    return tokens
+
+
+def parse_nginx(text: str) -> Directive:
+    """Enough of nginx's grammar for these checks: directives, blocks, quotes, comments."""
+    stack: list[list[Directive]] = [[]]
+    heads: list[tuple[str, tuple[str, ...]]] = []
+    words: list[str] = []
+    for token in _nginx_tokens(text):
+        if token == ";":
+            stack[-1].append(Directive(words[0], tuple(words[1:])))
+            words = []
+        elif token == "{":
+            heads.append((words[0], tuple(words[1:])))
+            stack.append([])
+            words = []
+        elif token == "}":
+            assert heads, "nginx.conf: unbalanced braces"
+            assert not words, "nginx.conf: a directive without its ;"
+            name, arguments = heads.pop()
+            block = tuple(stack.pop())
+            stack[-1].append(Directive(name, arguments, block))
+        else:
+            words.append(token)
+    assert not words, "nginx.conf ends inside a directive"
+    assert not heads, "nginx.conf ends inside a block"
+    return Directive("main", (), tuple(stack[0]))
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     document: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
@@ -120,11 +189,24 @@ def dockerfile() -> list[Instruction]:
     return parse_dockerfile(DOCKERFILE.read_text())
 
 
+@pytest.fixture(scope="module")
+def api_port(dockerfile: list[Instruction]) -> str:
+    """The port the API listens on in its container (the image's PORT)."""
+    return env_values(dockerfile)["PORT"]
+
+
+@pytest.fixture(scope="module")
+def nginx() -> Directive:
+    return parse_nginx(NGINX_CONFIG.read_text())
+
+
 # docker-compose.yml
 
 
-def test_compose_defines_the_database_the_migration_and_the_api(services: dict[str, Any]) -> None:
-    assert set(services) == {"db", "migrate", "api", "prometheus"}
+def test_compose_defines_the_database_the_migration_the_api_its_proxy_and_prometheus(
+    services: dict[str, Any],
+) -> None:
+    assert set(services) == {"db", "migrate", "api", "proxy", "prometheus"}
 
 
 def test_database_image_is_official_postgres_pinned_to_a_major_version(
@@ -181,9 +263,127 @@ def test_api_serves_without_migrating(services: dict[str, Any]) -> None:
     assert services["api"].get("command", ["todo-api", "serve"]) == ["todo-api", "serve"]
 
 
-def test_api_is_published_on_port_8000(services: dict[str, Any]) -> None:
-    published = [str(port).rsplit(":", 2)[-2:] for port in services["api"]["ports"]]
-    assert ["8000", "8000"] in published
+def test_api_runs_as_several_replicas_that_publish_no_port(services: dict[str, Any]) -> None:
+    """Replicas of one service cannot all bind one host port (the second would fail to
+    start), nor can they have a container_name; the proxy publishes the port instead."""
+    api = services["api"]
+
+    assert int(api["deploy"]["replicas"]) >= 2
+    assert "ports" not in api
+    assert "container_name" not in api
+
+
+def test_the_proxy_publishes_port_8000_on_the_loopback_interface(
+    services: dict[str, Any],
+) -> None:
+    assert services["proxy"]["ports"] == ["127.0.0.1:8000:8000"]
+
+
+def test_the_proxy_is_the_official_nginx_image_pinned_to_a_release_that_re_resolves(
+    services: dict[str, Any],
+) -> None:
+    """`resolve` on an upstream server (deploy/nginx.conf) is in nginx from 1.27.3 on; an
+    older nginx refuses the configuration. `latest` could change under an unchanged file."""
+    version = re.fullmatch(r"nginx:(\d+)\.(\d+)\.(\d+)(-alpine)?", services["proxy"]["image"])
+
+    assert version is not None
+    assert tuple(map(int, version.groups()[:3])) >= (1, 27, 3)
+
+
+def test_the_proxy_reads_the_nginx_config_of_the_repository(services: dict[str, Any]) -> None:
+    sources = [
+        source
+        for source, target in _mounts(services["proxy"]).items()
+        if target == "/etc/nginx/nginx.conf"
+    ]
+
+    assert [(COMPOSE_FILE.parent / source).resolve() for source in sources] == [NGINX_CONFIG]
+
+
+def test_the_proxy_starts_once_the_replicas_are_ready(services: dict[str, Any]) -> None:
+    assert services["proxy"]["depends_on"] == {"api": {"condition": "service_healthy"}}
+    assert services["proxy"]["restart"] == "unless-stopped"
+
+
+# deploy/nginx.conf
+
+
+def test_nginx_listens_on_the_port_the_proxy_publishes(
+    services: dict[str, Any], nginx: Directive
+) -> None:
+    container_port = str(services["proxy"]["ports"][0]).rsplit(":", 1)[-1]
+    [http] = nginx.find("http")
+    [server] = http.find("server")
+
+    assert [listen.arguments for listen in server.find("listen")] == [(container_port,)]
+
+
+def test_nginx_balances_across_every_replica_the_api_name_resolves_to(
+    nginx: Directive, api_port: str
+) -> None:
+    """Docker's DNS answers `api` with each replica's address. nginx resolves a plain
+    upstream name once, at start: `resolve` (with a shared zone and a resolver) asks
+    again, so a change of scale or a replaced container is picked up."""
+    [http] = nginx.find("http")
+    [upstream] = http.find("upstream")
+    [server] = upstream.find("server")
+    passes = [directive.arguments for directive in http.walk() if directive.name == "proxy_pass"]
+
+    assert server.arguments[0] == f"api:{api_port}"
+    assert "resolve" in server.arguments
+    assert upstream.find("zone")
+    resolvers = [d.arguments for d in [*http.find("resolver"), *upstream.find("resolver")]]
+    assert resolvers
+    assert resolvers[0][0] == DOCKER_DNS
+    assert passes == [(f"http://{upstream.arguments[0]}",)]
+
+
+def test_nginx_never_resends_a_request_that_is_not_idempotent(nginx: Directive) -> None:
+    """nginx resends a request to the next replica on an error or a timeout, but by
+    default never a POST or PATCH it has sent: that could apply a write twice."""
+    retries = [d.arguments for d in nginx.walk() if d.name == "proxy_next_upstream"]
+
+    assert all("non_idempotent" not in arguments for arguments in retries)
+
+
+def test_nginx_keeps_upstream_connections_alive_with_http_1_1(nginx: Directive) -> None:
+    """`keepalive` only works with HTTP/1.1 and the Connection header cleared."""
+    directives = nginx.walk()
+    headers = [d.arguments for d in directives if d.name == "proxy_set_header"]
+
+    assert [d.arguments for d in directives if d.name == "proxy_http_version"] == [("1.1",)]
+    assert ("Connection", "") in headers
+
+
+def test_nginx_passes_a_request_id_the_api_accepts(nginx: Directive) -> None:
+    """The client's X-Request-ID, or nginx's $request_id (32 hex digits), so that the
+    proxy's log and the API's share one id."""
+    headers = {d.arguments[0]: d.arguments[1] for d in nginx.walk() if d.name == "proxy_set_header"}
+    [http] = nginx.find("http")
+    [mapping] = [m for m in http.find("map") if m.arguments[1] == headers["X-Request-ID"]]
+
+    assert mapping.arguments[0] == "$http_x_request_id"
+    assert {(d.name, *d.arguments) for d in mapping.block or ()} == {
+        ("default", "$http_x_request_id"),
+        ("", "$request_id"),
+    }
+
+
+def test_when_no_replica_answers_nginx_answers_the_apis_503_problem(nginx: Directive) -> None:
+    directives = nginx.walk()
+    [error_page] = [d for d in directives if d.name == "error_page"]
+    target = error_page.arguments[-1]
+    [location] = [d for d in directives if d.name == "location" and d.arguments == (target,)]
+    [returned] = location.find("return")
+    body = json.loads(returned.arguments[1])
+
+    assert {"502", "504"} <= set(error_page.arguments)
+    assert returned.arguments[0] == "503"
+    assert body["status"] == 503
+    assert body["error_code"] == "SERVICE_UNAVAILABLE"
+    assert body["type"] == "urn:todo-api:problem:service-unavailable"
+    assert [d.arguments for d in location.find("default_type")] == [("application/problem+json",)]
+    assert any(d.arguments[0] == "Retry-After" for d in location.find("add_header"))
 
 
 def test_api_is_healthy_only_when_ready_to_serve_requests(services: dict[str, Any]) -> None:
@@ -267,17 +467,25 @@ def test_prometheus_keeps_its_data_in_a_named_volume(
 def test_prometheus_is_published_on_the_loopback_interface_only(services: dict[str, Any]) -> None:
     """Like the API: nothing in the stack is reachable from other machines."""
     assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
-    assert all(str(port).startswith("127.0.0.1:") for port in services["api"]["ports"])
+    for service in services.values():
+        assert all(str(port).startswith("127.0.0.1:") for port in service.get("ports", []))
 
 
-def test_prometheus_scrapes_the_api_service_at_its_metrics_path(services: dict[str, Any]) -> None:
+def test_prometheus_scrapes_each_replica_of_the_api_at_its_metrics_path(
+    services: dict[str, Any], api_port: str
+) -> None:
+    """Each replica counts its own requests only: an A query for the service name (which
+    Docker's DNS answers with every replica) makes one target per replica, not a static
+    target, and not the proxy, which would reach one replica at random."""
     config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     [job] = config["scrape_configs"]
-    [targets] = [group["targets"] for group in job["static_configs"]]
-    container_port = str(services["api"]["ports"][0]).rsplit(":", 1)[-1]
+    [discovery] = job["dns_sd_configs"]
 
     assert job.get("metrics_path", "/metrics") == "/metrics"
-    assert targets == [f"api:{container_port}"]
+    assert "static_configs" not in job
+    assert discovery["names"] == ["api"]
+    assert discovery.get("type", "SRV") == "A"
+    assert str(discovery["port"]) == api_port
     assert "api" in services["prometheus"]["depends_on"]
 
 
