@@ -14,11 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from asyncpg import Record
 from starlette.responses import Response
 
 from todo_api.api.conditional import etag_of
+from todo_api.models.changes import ChangeType
 from todo_api.models.lists import TodoListPublic
 from todo_api.models.todos import TodoPublic
+from todo_api.services.changes import ChangeRecordPage
 from todo_api.services.lists import ListRecord, ListRecordPage
 from todo_api.services.todo_listing import TodoRecordPage
 from todo_api.services.todos import TodoRecord
@@ -122,3 +125,27 @@ def list_page_response(page: ListRecordPage) -> JSONResponse:
 def items_response(records: list[TodoRecord], *, status_code: int = 200) -> JSONResponse:
     """Todos made together, shaped as `TodoItems`."""
     return JSONResponse({"items": [_todo(record) for record in records]}, status_code=status_code)
+
+
+def _change(record: Record) -> dict[str, Any]:
+    data = None
+    if record["deleted_at"] is None:
+        data = _todo(record) if record["type"] == ChangeType.TODO else _list(record)
+    return {
+        "type": record["type"],
+        "id": record["id"],
+        "deleted_at": record["deleted_at"],
+        "data": data,
+    }
+
+
+def change_page_response(page: ChangeRecordPage) -> JSONResponse:
+    """An answer of the change feed, shaped as `ChangePage`: each item a todo or a list as
+    `todo_response` and `list_response` shape them, or a tombstone."""
+    return JSONResponse(
+        {
+            "items": [_change(record) for record in page.items],
+            "next": page.next,
+            "has_more": page.has_more,
+        }
+    )

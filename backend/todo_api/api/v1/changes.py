@@ -3,10 +3,9 @@ shape the answer. The rules live in `todo_api.services.changes`; how a client sy
 in specs/change-feed.md."""
 
 import uuid
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
-from asyncpg import Record
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
@@ -14,20 +13,16 @@ from sqlmodel import Field, SQLModel
 
 from todo_api.api.errors import ERROR_RESPONSES, RESYNC_RESPONSES
 from todo_api.api.parameters import UserId, database
-from todo_api.api.responses import JSONResponse
+from todo_api.api.responses import JSONResponse, change_page_response
 from todo_api.api.routing import OrjsonRoute
 from todo_api.models.changes import ChangeType
 from todo_api.models.lists import TodoListPublic
 from todo_api.models.todos import EXAMPLE_TODO_ID, TodoPublic
 from todo_api.services import changes as service
 from todo_api.services.changes import SINCE_MAX_LENGTH
-from todo_api.settings import Settings
 
 FEED_PAGE_DEFAULT = 100
 FEED_PAGE_MAX = 1000
-_TODO_FIELDS = tuple(TodoPublic.model_fields)
-_LIST_FIELDS = tuple(TodoListPublic.model_fields)
-_DEFAULT_RETENTION: timedelta = Settings.model_fields["tombstone_retention"].default
 
 router = APIRouter(
     prefix="/api/v1/users/{user_id}/changes", tags=["changes"], route_class=OrjsonRoute
@@ -88,25 +83,6 @@ class ChangeQuery(BaseModel):
     )
 
 
-def _item(record: Record) -> dict[str, Any]:
-    data: dict[str, Any] | None = None
-    if record["deleted_at"] is None:
-        fields = _TODO_FIELDS if record["type"] == ChangeType.TODO else _LIST_FIELDS
-        data = {name: record[name] for name in fields}
-    return {
-        "type": record["type"],
-        "id": record["id"],
-        "deleted_at": record["deleted_at"],
-        "data": data,
-    }
-
-
-def _retention(request: Request) -> timedelta:
-    """TOMBSTONE_RETENTION as the app factory recorded it; the default until it does."""
-    retention = getattr(request.app.state, "tombstone_retention", None)
-    return retention if isinstance(retention, timedelta) else _DEFAULT_RETENTION
-
-
 @router.get(
     "",
     response_model=ChangePage,
@@ -127,12 +103,6 @@ async def list_changes(
         user_id,
         since=query.since,
         limit=query.limit,
-        retention=_retention(request),
+        retention=request.app.state.tombstone_retention,
     )
-    return JSONResponse(
-        {
-            "items": [_item(record) for record in page.items],
-            "next": page.next,
-            "has_more": page.has_more,
-        }
-    )
+    return change_page_response(page)
