@@ -79,6 +79,17 @@ def _sizes(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     return sizes
 
 
+def _out_dir(raw: str) -> Path:
+    """bench/out, or BENCH_OUT_DIR (relative to the checkout), which must lie inside the
+    checkout: a second bench on the same machine then has a database and files of its own."""
+    if not raw:
+        return BENCH_DIR / "out"
+    path = (REPO_DIR / raw).resolve()
+    if not path.is_relative_to(REPO_DIR):
+        raise ConfigError(f"BENCH_OUT_DIR must be inside {REPO_DIR}, not {raw!r}")
+    return path
+
+
 def parse_only(text: str) -> frozenset[str] | None:
     """`a,b` (commas or spaces) as a set of names; None when there are none."""
     names = frozenset(text.replace(",", " ").split())
@@ -124,7 +135,7 @@ class Config:
             sort_repeats=_int("BENCH_SORT_REPEATS", 1),
             reference_pool=_int("BENCH_REFERENCE_POOL", 10),
             database_url=os.environ.get("BENCH_DATABASE_URL") or None,
-            out_dir=BENCH_DIR / "out",
+            out_dir=_out_dir(os.environ.get("BENCH_OUT_DIR", "").strip()),
             only=parse_only(os.environ.get("BENCH_ONLY", "")),
             long=long,
             growth_sizes=_sizes(
@@ -134,9 +145,9 @@ class Config:
 
     def selected(self, scenario: str) -> bool:
         """Whether `scenario` runs: every one does unless `only` names some, but the growth
-        phase only when named or in the long mode."""
+        phase only when named or in the long mode, and the serving phase only when named."""
         if self.only is None:
-            return scenario != "growth" or self.long
+            return scenario not in {"growth", "serving"} or (scenario == "growth" and self.long)
         return scenario in self.only
 
     def path(self, *parts: str) -> Path:

@@ -30,6 +30,7 @@ from bench.scenarios import (
     growth_seed_seconds,
     measurement_count,
     run_count,
+    serving,
     settings_pairs,
     single_worker,
     small_pool,
@@ -83,7 +84,7 @@ def run(config: Config) -> Results:
         files = asyncio.run(seed(db.dsn, config.out_dir))
         results.machine = describe(asyncio.run(server_version(db.dsn)), db.embedded)
         log("seeded")
-        for phase in (single_worker, small_pool, two_workers, settings_pairs, growth):
+        for phase in (single_worker, small_pool, two_workers, settings_pairs, serving, growth):
             phase(config, results, log, db, files)
     for path in sorted((config.out_dir / "logs").glob("*.log")):
         if path.stem != "migrate":

@@ -481,6 +481,7 @@ def subset_summary(results: Results) -> list[str]:
         ratio = _ratio(api, ref)
         if ratio is not None and api is not None and ref is not None:
             lines.append(f"- {label}: API / reference {_ratio_text(api, ref, ratio, bold=False)}")
+    lines += _serving_ratios(results)
     for target in _feature_targets(results) + _growth_targets(results):
         if target.met is not None:
             verdict = "met" if target.met else "NOT met"
@@ -491,6 +492,21 @@ def subset_summary(results: Results) -> list[str]:
         for step in results.growth_seed
     ]
     return [*lines, *(f"- {note}" for note in results.notes)]
+
+
+def _serving_ratios(results: Results) -> list[str]:
+    """The `serving` phase's servers over its one-worker reference, endpoint by endpoint."""
+    lines = []
+    for key, label in SINGLE_SHARED:
+        ref = results.run(f"serve_ref.{key}")
+        for prefix in ("serve_uv1", "serve_uv2", "serve_gr1", "serve_gr2"):
+            run = results.run(f"{prefix}.{key}")
+            ratio = _ratio(run, ref)
+            if ratio is not None and run is not None and ref is not None:
+                lines.append(
+                    f"- {label}: {prefix} / serve_ref {_ratio_text(run, ref, ratio, bold=False)}"
+                )
+    return lines
 
 
 def _latency_targets(results: Results) -> list[Target]:

@@ -34,7 +34,14 @@ from bench.results import Results, sort_name
 from bench.rss import RssMonitor
 from bench.sanity import check_bodies
 from bench.seed import SeedFiles, disposable_todos
-from bench.servers import Server, ServerFailed, migrate, start_api, start_reference
+from bench.servers import (
+    Server,
+    ServerFailed,
+    migrate,
+    start_api,
+    start_granian,
+    start_reference,
+)
 from bench.wrk import WrkResult, measure
 
 Log = Callable[[str], None]
@@ -83,6 +90,7 @@ SCENARIOS: dict[str, int] = {
     "two_workers": 6,
     "jwt": 1,
     "metrics": 1,
+    "serving": 15,  # SERVING_SERVERS x _SCRIPTS; only when named
     "growth": 0,  # per size: GROWTH_MEASUREMENTS, counted apart (`growth_measurement_count`)
 }
 # At each size of the growth phase: GET one, and page 1 and page 1,000 in every sort.
@@ -440,6 +448,53 @@ def settings_pairs(
                 _Run("opt_nometrics.get_one", server, "get_one.lua", (files.todos,), expect="200")
             )
         _alternate(config, results, log, *runs)
+
+
+# The `serving` phase's servers, by the prefix of their keys: the reference at one worker,
+# then the API under each server and worker count (decision 0020).
+SERVING_SERVERS = {
+    "serve_ref": "reference, uvicorn, 1 worker",
+    "serve_uv1": "API, uvicorn, 1 worker (the default)",
+    "serve_uv2": "API, uvicorn, 2 workers",
+    "serve_gr1": "API, granian, 1 worker",
+    "serve_gr2": "API, granian, 2 workers",
+}
+
+
+def serving(
+    config: Config, results: Results, log: Log, db: BenchDatabase, files: SeedFiles
+) -> None:
+    """GET one, list 50 and create on the API under uvicorn and granian, at one and two
+    workers, against the reference at one worker: all five up at once, taking turns run by
+    run (ref, uv1, uv2, gr1, gr2, ref, ...), endpoint by endpoint, so that drift and the
+    growing table hit each alike."""
+    if not config.selected("serving"):
+        return
+    with ExitStack() as stack:
+        servers: dict[str, Server] = {}
+        starts: tuple[tuple[str, Callable[[], Server]], ...] = (
+            ("serve_ref", lambda: start_reference(config, "serve-reference", db.dsn)),
+            ("serve_uv1", lambda: start_api(config, "serve-uvicorn-1", db.api_url)),
+            ("serve_uv2", lambda: start_api(config, "serve-uvicorn-2", db.api_url, workers=2)),
+            ("serve_gr1", lambda: start_granian(config, "serve-granian-1", db.api_url)),
+            ("serve_gr2", lambda: start_granian(config, "serve-granian-2", db.api_url, workers=2)),
+        )
+        for name, start in starts:
+            servers[name] = stack.enter_context(start())
+            log(f"{SERVING_SERVERS[name]}: workers {servers[name].worker_pids()}")
+        monitors = {
+            name: stack.enter_context(RssMonitor(server))
+            for name, server in servers.items()
+            if name != "serve_ref"
+        }
+        for endpoint, script in _SCRIPTS.items():
+            runs = (
+                _Run(f"{prefix}.{endpoint}", server, script, _args(files, endpoint))
+                for prefix, server in servers.items()
+            )
+            _alternate(config, results, log, *runs)
+    for name, monitor in monitors.items():
+        results.rss[f"serving: {SERVING_SERVERS[name]}"] = monitor.peak
 
 
 def growth_key(size: int, request: str) -> str:

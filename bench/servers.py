@@ -1,7 +1,8 @@
 """Starting and stopping the servers under test, exactly as their users would.
 
 The API is `todo-api migrate` then `todo-api serve`, configured only through environment
-variables; the reference is plain `uvicorn`. Each runs in a session of its own, so a
+variables (or, for the `serving` phase, the same app under granian: bench/granian_serve.py);
+the reference is plain `uvicorn`. Each runs in a session of its own, so a
 Ctrl-C in the terminal reaches the bench (which then stops them in order) rather than
 killing them halfway through a measurement.
 """
@@ -24,11 +25,14 @@ from tests.processes import (
     todo_api,
 )
 
-__all__ = ["Server", "ServerFailed", "migrate", "start_api", "start_reference"]
+__all__ = ["Server", "ServerFailed", "migrate", "start_api", "start_granian", "start_reference"]
 
 _STARTUP_SECONDS = 60
 _STOP_SECONDS = 20
 _SPAWNED_WORKER = "spawn_main"  # in the command line of uvicorn's worker processes
+# multiprocessing's helper, a child of a supervisor that is not a worker.
+_RESOURCE_TRACKER = "resource_tracker"
+_GRANIAN_SERVE = Path(__file__).resolve().parent / "granian_serve.py"
 
 
 def _children(pid: int) -> list[int]:
@@ -55,12 +59,14 @@ def _cmdline(pid: int) -> str:
 
 @dataclass(slots=True)
 class Server:
-    """A running server process (with uvicorn's workers below it when `workers` > 1), in a
-    session of its own."""
+    """A running server process (with uvicorn's workers below it when `workers` > 1, and
+    granian's always: `forked`), in a session of its own."""
 
     name: str
     running: ServerProcess
     workers: int
+    # granian: a supervisor even for one worker, its workers forked (the same command line).
+    forked: bool = False
 
     @property
     def url(self) -> str:
@@ -70,6 +76,8 @@ class Server:
         """The processes that serve requests: the process itself when it has one worker,
         otherwise its spawned worker children (not the supervisor)."""
         pid = self.running.process.pid
+        if self.forked:
+            return [child for child in _children(pid) if _RESOURCE_TRACKER not in _cmdline(child)]
         if self.workers == 1:
             return [pid]
         return [child for child in _children(pid) if _SPAWNED_WORKER in _cmdline(child)]
@@ -139,6 +147,32 @@ def start_api(
         own_session=True,
     )
     server = Server(name=name, running=running, workers=workers)
+    server.wait_ready("/health/ready")
+    return server
+
+
+def start_granian(config: Config, name: str, database_url: str, *, workers: int = 1) -> Server:
+    """The API's app under granian (bench/granian_serve.py), configured as `start_api`
+    configures `todo-api serve`: the same environment, in bench/out."""
+    port = free_port()
+    env = command_env(
+        DATABASE_URL=database_url,
+        LOG_LEVEL="warning",
+        WEB_CONCURRENCY=str(workers),
+        HOST="127.0.0.1",
+        PORT=str(port),
+    )
+    running = ServerProcess(
+        # -P: bench/ (the script's folder) is not put on the import path, where its modules
+        # (config, database, ...) would shadow any of the same name.
+        [sys.executable, "-P", str(_GRANIAN_SERVE)],
+        port=port,
+        env=env,
+        cwd=config.out_dir,
+        log_path=config.path("logs", f"{name}.log"),
+        own_session=True,
+    )
+    server = Server(name=name, running=running, workers=workers, forked=True)
     server.wait_ready("/health/ready")
     return server
 
