@@ -179,7 +179,9 @@ class GrowthSeeder:
                 created = self.now - timedelta(seconds=self.rng.randrange(_YEAR))
                 list_id = None if slot is None else lists[user_id][slot]
                 row = self._todo(user_id, n, created, list_id)
-                self._keep(user_id, row[1])  # type: ignore[arg-type]
+                todo_id = row[1]
+                assert isinstance(todo_id, uuid.UUID)  # noqa: S101  (the id is drawn as a UUID)
+                self._keep(user_id, todo_id)
                 yield row
 
     def _keep(self, user_id: str, todo_id: uuid.UUID) -> None:

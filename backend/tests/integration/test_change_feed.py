@@ -443,7 +443,7 @@ async def test_a_client_syncing_under_concurrent_writes_ends_with_exactly_the_se
 async def _tombstones(engine: AsyncEngine) -> set[tuple[str, str, str]]:
     async with engine.connect() as connection:
         rows = await connection.execute(sa.text("SELECT user_id, type, id::text FROM tombstones"))
-    return {tuple(row) for row in rows}  # type: ignore[misc]
+    return {(row.user_id, row.type, row.id) for row in rows}
 
 
 async def test_every_kind_of_delete_leaves_a_tombstone_and_the_item_stays_a_404(
