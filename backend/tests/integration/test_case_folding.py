@@ -103,6 +103,16 @@ async def ascii_only_database(postgres_server: URL) -> AsyncIterator[URL]:
         await admin.dispose()
 
 
+def _case_folding_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings about case folding (run through PgBouncer, migrate also warns that it
+    migrates through a pooler, which is not this test's business)."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno >= logging.WARNING and "0019-case-folding.md" in record.getMessage()
+    ]
+
+
 async def test_migrate_names_a_database_that_folds_ascii_only(
     ascii_only_database: URL, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -110,7 +120,7 @@ async def test_migrate_names_a_database_that_folds_ascii_only(
 
     await asyncio.to_thread(cli.migrate, make_settings(ascii_only_database))
 
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = _case_folding_warnings(caplog)
     assert len(warnings) == 1, caplog.text
     assert f"database '{ascii_only_database.database}'" in warnings[0]
     assert "lowers ASCII letters only (LC_CTYPE C)" in warnings[0]
@@ -125,4 +135,4 @@ async def test_migrate_says_nothing_of_a_database_that_folds_unicode(
 
     await asyncio.to_thread(cli.migrate, make_settings(server.url()))
 
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert not _case_folding_warnings(caplog), caplog.text
