@@ -27,7 +27,16 @@ import pytest
 
 from tests.conftest import DatabaseFactory
 from tests.external.conftest import Services, require_services
-from tests.helpers import API, assert_error, todo_url, todos_url
+from tests.feed_copy import (
+    MAX_PAGES,
+    State,
+    changes_url,
+    counts_from_todos,
+    lists_url,
+    server_state,
+    without_counts,
+)
+from tests.helpers import assert_error, todo_url, todos_url
 from tests.processes import ApiProcess, command_env, todo_api
 from tests.scrape import value
 
@@ -36,10 +45,6 @@ require_services()
 WORKERS = 2  # per replica: its scrape sums these two, and only these
 POOL_SIZE = 3  # per worker; PgBouncer multiplexes the 12 onto its few server connections
 TODO_ROUTE = "/api/v1/users/{user_id}/todos/{todo_id}"
-MAX_PAGES = 10_000
-
-Key = tuple[str, str]
-State = dict[Key, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -201,14 +206,6 @@ async def test_of_two_writers_on_two_replicas_holding_one_tag_exactly_one_wins(
 # ---- the change feed ------------------------------------------------------------------------
 
 
-def changes_url(user_id: str) -> str:
-    return f"{API}/users/{user_id}/changes"
-
-
-def lists_url(user_id: str) -> str:
-    return f"{API}/users/{user_id}/lists"
-
-
 class SyncingClient:
     """A client keeping a copy of one user's todos and lists, each page asked of the next
     replica in turn: every token it sends was issued by the other replica."""
@@ -251,40 +248,6 @@ class SyncingClient:
                 self.paged_passes += number > 0
                 return received
         raise AssertionError("the pass never ended")
-
-
-async def server_state(http: httpx.AsyncClient, user_id: str) -> State:
-    """The user's todos and lists as the listings return them."""
-    state: State = {}
-    for kind, url in (("todo", todos_url(user_id)), ("list", lists_url(user_id))):
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            response = await http.get(url, params=params)
-            assert response.status_code == 200, response.text
-            page = response.json()
-            for item in page["items"]:
-                state[(kind, item["id"])] = item
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-    return state
-
-
-def without_counts(state: State) -> State:
-    return {
-        key: {k: v for k, v in item.items() if k not in {"todo_count", "open_count"}}
-        for key, item in state.items()
-    }
-
-
-def counts_from_todos(state: State) -> dict[str, tuple[int, int]]:
-    counts = {key[1]: (0, 0) for key in state if key[0] == "list"}
-    for key, todo in state.items():
-        if key[0] == "todo" and todo["list_id"] is not None:
-            total, open_ = counts[todo["list_id"]]
-            counts[todo["list_id"]] = (total + 1, open_ + (not todo["is_completed"]))
-    return counts
 
 
 class Writer:

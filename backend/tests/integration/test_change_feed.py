@@ -36,30 +36,26 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import updates_without_change_xid, url_string
+from tests.feed_copy import (
+    MAX_PAGES,
+    State,
+    changes_url,
+    counts_from_todos,
+    lists_url,
+    server_state,
+    without_counts,
+)
 from tests.helpers import API, assert_error, assert_validation_error, create_todo, todo_url
 from tests.statements import observing
 from todo_api.db.database import Database
 from todo_api.db.url import parse_database_url
 from todo_api.errors import ResyncRequired
-from todo_api.models.changes import ChangeType
 from todo_api.models.lists import TodoListCreate
 from todo_api.models.todos import TodoCreate
 from todo_api.services import changes as feed
 from todo_api.services import lists as lists_service
 from todo_api.services import todo_moves
 from todo_api.services import todos as todos_service
-
-Key = tuple[str, str]  # (type, id)
-State = dict[Key, dict[str, Any]]
-MAX_PAGES = 10_000
-
-
-def changes_url(user_id: str) -> str:
-    return f"{API}/users/{user_id}/changes"
-
-
-def lists_url(user_id: str) -> str:
-    return f"{API}/users/{user_id}/lists"
 
 
 class Client:
@@ -108,27 +104,6 @@ class Client:
                 self.passes += 1
                 return received
         raise AssertionError("the pass never ended")
-
-
-async def server_state(http: httpx.AsyncClient, user_id: str) -> State:
-    """The user's todos and lists as the listings return them."""
-    state: State = {}
-    for kind, url in (
-        (ChangeType.TODO, f"{API}/users/{user_id}/todos"),
-        (ChangeType.LIST, lists_url(user_id)),
-    ):
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            response = await http.get(url, params=params)
-            assert response.status_code == 200, response.text
-            page = response.json()
-            for item in page["items"]:
-                state[(kind.value, item["id"])] = item
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-    return state
 
 
 async def create_list(http: httpx.AsyncClient, user_id: str, name: str) -> dict[str, Any]:
@@ -282,22 +257,6 @@ async def test_an_update_held_behind_a_row_lock_is_not_missed(
 # ---- (2) concurrent writers, a client syncing all along ---------------------------------
 
 
-def _without_counts(state: State) -> State:
-    return {
-        key: {k: v for k, v in value.items() if k not in {"todo_count", "open_count"}}
-        for key, value in state.items()
-    }
-
-
-def _counts_from_todos(state: State) -> dict[str, tuple[int, int]]:
-    counts = {key[1]: (0, 0) for key in state if key[0] == "list"}
-    for key, todo in state.items():
-        if key[0] == "todo" and todo["list_id"] is not None:
-            total, open_ = counts[todo["list_id"]]
-            counts[todo["list_id"]] = (total + 1, open_ + (not todo["is_completed"]))
-    return counts
-
-
 class Writer:
     """Random writes of every kind to one user's todos and lists, through the API (and a
     few through the services in a transaction held open for a while)."""
@@ -421,10 +380,10 @@ async def test_a_client_syncing_under_concurrent_writes_ends_with_exactly_the_se
     await alice.sync()  # one last sync once the writes are over
 
     server = await server_state(client, "alice")
-    assert _without_counts(alice.state) == _without_counts(server)
+    assert without_counts(alice.state) == without_counts(server)
     # A list's counts are as of the answer that carried the list; a client that keeps its
     # todos has them exactly.
-    assert _counts_from_todos(alice.state) == {
+    assert counts_from_todos(alice.state) == {
         key[1]: (value["todo_count"], value["open_count"])
         for key, value in server.items()
         if key[0] == "list"
