@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -65,6 +66,10 @@ def postgres_server() -> Iterator[URL]:
         yield postgres.url("postgres")
 
 
+_DROP_ATTEMPTS = 20
+_INSUFFICIENT_PRIVILEGE = "42501"
+
+
 class DatabaseFactory:
     """Creates uniquely named databases on the test server and drops them at the end."""
 
@@ -92,7 +97,22 @@ class DatabaseFactory:
 
     async def drop_all(self) -> None:
         for name in self.created:
-            await self._execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            await self._drop(name)
+
+    async def _drop(self, name: str) -> None:
+        """DROP ... WITH (FORCE), tried again for a few seconds while it is refused for
+        lack of privilege: on a server where the tests' role is not a superuser (the CI
+        services), an autovacuum worker busy in the database is a backend that role may
+        not terminate, and it is gone once its pass ends."""
+        for attempt in range(_DROP_ATTEMPTS):
+            try:
+                await self._execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                return
+            except ProgrammingError as exc:
+                refused = getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE
+                if not refused or attempt == _DROP_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
