@@ -109,6 +109,8 @@ class Config:
     repeats: int
     sort_duration: int
     sort_repeats: int
+    # GET one with settings on and off: fresh servers for each repeat (`settings_pairs`).
+    settings_repeats: int
     reference_pool: int
     database_url: str | None
     out_dir: Path
@@ -133,6 +135,7 @@ class Config:
             repeats=_int("BENCH_REPEATS", 1 if quick else 3),
             sort_duration=_int("BENCH_SORT_DURATION", 3 if quick else 5),
             sort_repeats=_int("BENCH_SORT_REPEATS", 1),
+            settings_repeats=_int("BENCH_SETTINGS_REPEATS", 1 if quick else 5),
             reference_pool=_int("BENCH_REFERENCE_POOL", 10),
             database_url=os.environ.get("BENCH_DATABASE_URL") or None,
             out_dir=_out_dir(os.environ.get("BENCH_OUT_DIR", "").strip()),

@@ -54,6 +54,23 @@ def _ours() -> int:
     return total
 
 
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def process_seconds(pids: tuple[int, ...]) -> float | None:
+    """The user and system CPU seconds `pids` have used so far (their own, not their
+    children's); None when one of them is gone, so no partial sum passes for a whole."""
+    total = 0
+    for pid in pids:
+        try:
+            text = (_PROC / str(pid) / "stat").read_text()
+        except OSError:
+            return None
+        fields = text.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS_PER_SECOND
+
+
 def _machine() -> tuple[int, int]:
     """(busy, total) clock ticks over all CPUs since boot."""
     values = [int(v) for v in (_PROC / "stat").read_text().splitlines()[0].split()[1:]]

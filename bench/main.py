@@ -31,6 +31,7 @@ from bench.scenarios import (
     measurement_count,
     run_count,
     serving,
+    settings_measurement_count,
     settings_pairs,
     single_worker,
     small_pool,
@@ -149,7 +150,9 @@ def main() -> None:
         f"{run_count(config)} runs: {measurement_count(config)} measurements x "
         f"{config.repeats} of {config.duration} s, each warmed up once for {config.warmup} s, "
         f"and {sort_measurement_count(config)} x {config.sort_repeats} of "
-        f"{config.sort_duration} s (the other sorts' pages); about {estimate:.0f} min plus set-up"
+        f"{config.sort_duration} s (the other sorts' pages), and "
+        f"{settings_measurement_count(config)} x {config.settings_repeats} warmed up each time "
+        f"(settings on and off); about {estimate:.0f} min plus set-up"
     )
     if growth_measurement_count(config):
         sizes = ", ".join(f"{size:,}" for size in config.growth_sizes)

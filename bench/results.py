@@ -7,7 +7,7 @@ measurement through a `Summary`, never through one repeat.
 
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,15 +32,27 @@ SINGLE_SHARED = (
     ("idempotent_create", "create, new Idempotency-Key"),
     ("idempotent_replay", "create, Idempotency-Key replayed"),
     ("changes_empty", "change feed, empty poll"),
+    ("patch", "PATCH"),
+    ("delete", "DELETE"),
 )
-# GET one on the same API with one setting changed, against the defaults (JWT auth off,
-# metrics on): (key, label, whether the defaults are the `on` side of the ratio).
+# GET one on the same API with one setting changed, measured at the same time as the API
+# at its defaults (JWT auth off, metrics on), each pair on servers of its own: (the
+# prefix of the changed server's key, whose defaults' twin is `<prefix>_base`; its label;
+# whether the defaults are the `on` side of the ratio). The control changes nothing: two
+# servers at the defaults, so what two identical servers differ by.
 SETTINGS_PAIRS = (
-    ("opt_jwt.get_one", "JWT auth on (AUTH_JWT_SECRET, HS256)", False),
-    ("opt_nometrics.get_one", "metrics off (METRICS_ENABLED=false)", True),
+    ("opt_jwt", "JWT auth on (AUTH_JWT_SECRET, HS256)", False),
+    ("opt_nometrics", "metrics off (METRICS_ENABLED=false)", True),
+    ("opt_control", "the defaults again (the control)", False),
 )
-SETTINGS_DEFAULT = "opt_default.get_one"
-API_ONLY = (("patch", "PATCH"), ("delete", "DELETE"), ("mix", "mix 80% read / 20% write"))
+
+
+def settings_keys(prefix: str) -> tuple[str, str]:
+    """The keys of a settings pair's runs: the changed server's, and its defaults' twin."""
+    return f"{prefix}.get_one", f"{prefix}_base.get_one"
+
+
+API_ONLY = (("mix", "mix 80% read / 20% write"),)
 
 
 def sort_name(sort: str) -> str:
@@ -67,6 +79,9 @@ class Summary:
     socket_errors: int
     others_cpu: float
     statuses: dict[str, int]
+    # The median over the repeats of the server's CPU time per request, in microseconds
+    # (the less flattering of the middle two, like the latencies); None if not measured.
+    server_cpu_us: float | None = None
 
     @classmethod
     def of(cls, repeats: Sequence[WrkResult]) -> "Summary":
@@ -85,6 +100,7 @@ class Summary:
             socket_errors=sum(run.socket_errors for run in repeats),
             others_cpu=max(run.others_cpu for run in repeats),
             statuses=dict(sorted(statuses.items())),
+            server_cpu_us=_median_high(run.server_cpu_us for run in repeats),
         )
 
     @property
@@ -110,16 +126,26 @@ class Summary:
             "requests": self.requests,
             "errors": self.errors,
             "others_cpu": self.others_cpu,
+            "server_cpu_us": self.server_cpu_us,
         }
+
+
+def _median_high(values: Iterable[float | None]) -> float | None:
+    """The median of the values measured, None if any is missing (no median of a part)."""
+    measured = list(values)
+    if not measured or any(value is None for value in measured):
+        return None
+    return statistics.median_high(value for value in measured if value is not None)
 
 
 @dataclass(slots=True)
 class Results:
-    """Runs are keyed `<server>.<endpoint>`: server is api, ref, api_pool8, api2, ref2, big,
-    opt_default, opt_jwt, opt_nometrics, `sort.<sort>` for the other sorts' pages
-    (`sort_name`), or `growth.<size>.<request>` for the growth phase. Each key holds its
-    repeats in the order they ran. `walks` holds the seconds each walk to page 1,000 took,
-    by sort."""
+    """Runs are keyed `<server>.<endpoint>`: server is api, ref, floor (the FastAPI
+    floor), api_pool8, api2, ref2, big, opt_jwt, opt_nometrics, opt_control (each with its
+    `_base` twin),
+    `sort.<sort>` for the other sorts' pages (`sort_name`), or `growth.<size>.<request>`
+    for the growth phase. Each key holds its repeats in the order they ran. `walks` holds
+    the seconds each walk to page 1,000 took, by sort."""
 
     runs: dict[str, list[WrkResult]] = field(default_factory=dict)
     rss: dict[str, RssPeak] = field(default_factory=dict)

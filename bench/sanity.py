@@ -6,8 +6,9 @@ the same SQL and answer with the same bytes.
 SQL stops the bench until bench/reference/sql.py follows it. `check_bodies` runs once both
 servers are up and asks each the same questions: GET one, first pages in every sort and
 filter the reference serves (`next_cursor` included; a list's in position order too), the
-stats, and for create, bulk create and a move (whose ids and timestamps differ between two
-writes) each server's answer against a GET of the same todos from the other server.
+stats, and for create, bulk create, a move and PATCHes (whose ids and timestamps differ
+between two writes) each server's answer against a GET of the same todos from the other
+server; a DELETE by each is a 204 without a body, and then a 404 from the other.
 """
 
 import http.client
@@ -62,6 +63,20 @@ _BULK_BODY = {
         {"title": "Third", "is_completed": True, "tags": ["errands"], "description": None},
     ]
 }
+# A todo made to be patched or deleted, and the PATCHes it gets, in turn: the title and
+# the completion (the load run's PATCH; the title trimmed as stored), completed again
+# (completed_at kept), the title alone, reopened (completed_at cleared), nothing.
+_PATCHED_TODO = {"title": "To be patched", "tags": ["work"], "priority": "low"}
+_PATCHES: tuple[dict[str, Any], ...] = (
+    {"title": "  Patched  ", "is_completed": True},
+    {"is_completed": True},
+    {"title": "Patched again"},
+    {"title": "Reopened", "is_completed": False},
+    {},
+)
+# A 204's headers that say there is no body, compared between the two servers.
+_NO_CONTENT_HEADERS = ("content-type", "content-length", "transfer-encoding")
+_NO_TODO = "00000000-0000-4000-8000-000000000000"
 
 
 class SanityFailed(RuntimeError):
@@ -131,6 +146,17 @@ def check_sql() -> None:
             changes._page_query(changes._Shape(since=True, after=False)),
             reference.FEED_SINCE,
         ),
+        ("DELETE", todos._DELETE, reference.DELETE_ONE),
+    ]
+    # A PATCH's UPDATE, for every subset of the fields the reference serves, with the
+    # fields in the order the API writes them.
+    variants += [
+        (
+            f"PATCH of {fields}",
+            todos._update_query(tuple(name for name in todos._WRITABLE if name in fields)),
+            reference.patch_update(fields),
+        )
+        for fields in reference.patch_variants()
     ]
     for listed in (True, False):
         variants += [
@@ -404,6 +430,64 @@ def _polled_alike(api: Client, ref: Client, user_id: str) -> int:
     return 2
 
 
+def _patched_alike(patcher: Client, reader: Client) -> int:
+    """PATCHes by `patcher` of a todo it created, in turn (`_PATCHES`), each answer read
+    back from `reader`, its ETag too; how many were compared."""
+    status, body, _headers = patcher.send("POST", f"{_BASE}{SANITY_USER}/todos", _PATCHED_TODO)
+    if status != 201:
+        raise SanityFailed(f"{patcher.name}: create answered {status}: {body[:300]!r}")
+    path = f"{_BASE}{SANITY_USER}/todos/{orjson.loads(body)['id']}"
+    for change in _PATCHES:
+        status, body, headers = patcher.send("PATCH", path, change)
+        if status != 200:
+            raise SanityFailed(f"{patcher.name}: PATCH {change} answered {status}: {body[:300]!r}")
+        _code, read, read_headers = reader.send("GET", path)
+        _same(f"PATCH {change} by the {patcher.name}, read by the {reader.name}", read, body)
+        if headers.get("etag") != read_headers.get("etag"):
+            raise SanityFailed(
+                f"{patcher.name}: PATCH {change}'s ETag is {headers.get('etag')!r}, "
+                f"{read_headers.get('etag')!r} from the {reader.name}"
+            )
+    return len(_PATCHES)
+
+
+def _deleted_alike(api: Client, ref: Client) -> int:
+    """A todo each server created, deleted by it: a 204 without a body, with the same
+    framing headers from both (`_NO_CONTENT_HEADERS`); then each deleted todo is a 404
+    from the other server, to GET and to DELETE. How many answers were compared."""
+    answers = {}
+    for deleter, reader in ((api, ref), (ref, api)):
+        status, body, _headers = deleter.send("POST", f"{_BASE}{SANITY_USER}/todos", _PATCHED_TODO)
+        if status != 201:
+            raise SanityFailed(f"{deleter.name}: create answered {status}: {body[:300]!r}")
+        path = f"{_BASE}{SANITY_USER}/todos/{orjson.loads(body)['id']}"
+        status, body, headers = deleter.send("DELETE", path)
+        if status != 204 or body:
+            raise SanityFailed(f"{deleter.name}: DELETE answered {status}: {body[:300]!r}")
+        answers[deleter.name] = {name: headers.get(name) for name in _NO_CONTENT_HEADERS}
+        reader.get(path, 404)
+        status, body, _headers = reader.send("DELETE", path)
+        if status != 404:
+            raise SanityFailed(f"{reader.name}: DELETE of a deleted todo answered {status}")
+    if answers[api.name] != answers[ref.name]:
+        raise SanityFailed(f"DELETE's 204: the headers {answers} differ")
+    return 2
+
+
+def _missing_alike(api: Client, ref: Client, user_id: str) -> int:
+    """PATCH and DELETE of a todo that does not exist: the same 404 from both servers."""
+    path = f"{_BASE}{user_id}/todos/{_NO_TODO}"
+    for method, body in (("PATCH", _PATCHES[0]), ("DELETE", None)):
+        answers = []
+        for client in (api, ref):
+            status, answer, _headers = client.send(method, path, body)
+            if status != 404:
+                raise SanityFailed(f"{client.name}: {method} {path} answered {status}")
+            answers.append(answer)
+        _same(f"{method} {path}", *answers)
+    return 2
+
+
 def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
     """The same answers, byte for byte, from both servers; how many were compared."""
     compared = 0
@@ -442,6 +526,8 @@ def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
         _created_alike(ref, api)
         _created_alike(api, ref)
         compared += 4
+        compared += _patched_alike(api, ref) + _patched_alike(ref, api)
+        compared += _deleted_alike(api, ref) + _missing_alike(api, ref, users[0])
         compared += _moved_alike(api, ref, lists[0])
         compared += _conditional_alike(api, ref, pairs[:5])
         stamp = time.time_ns()
@@ -450,3 +536,16 @@ def check_bodies(api_url: str, ref_url: str, files: SeedFiles) -> int:
             compared += _keyed_alike(ref, api, f"sanity-ref-{stamp}-{number}", sent)
         compared += _polled_alike(api, ref, users[2])
     return compared
+
+
+def check_get_one(api_url: str, other_url: str, files: SeedFiles) -> int:
+    """GET one answered alike by the API and a server that serves only that (the FastAPI
+    floor): the same bodies, found or not; how many were compared."""
+    pairs = [line.split() for line in files.todos.read_text().splitlines()[:20]]
+    with _clients(api_url, other_url) as (api, other):
+        for user_id, todo_id in pairs:
+            path = f"{_BASE}{user_id}/todos/{todo_id}"
+            _same(f"GET {path}", api.get(path), other.get(path))
+        missing = f"{_BASE}{pairs[0][0]}/todos/00000000-0000-4000-8000-000000000000"
+        _same(f"GET {missing}", api.get(missing, 404), other.get(missing, 404))
+    return len(pairs) + 1

@@ -8,6 +8,7 @@ fresh and stops them on the way out, errors and Ctrl-C included.
 """
 
 import asyncio
+import dataclasses
 import math
 import secrets
 import time
@@ -30,11 +31,12 @@ from bench.database import BenchDatabase
 from bench.growth import GROWTH_DATABASE, GrowthSeeder, growth_database, seed_estimate
 from bench.pages import PagingFailed, walk_to_page
 from bench.reference.sql import USER_SORTS
-from bench.results import Results, sort_name
+from bench.results import SETTINGS_PAIRS, Results, settings_keys, sort_name
 from bench.rss import RssMonitor
-from bench.sanity import check_bodies
+from bench.sanity import check_bodies, check_get_one
 from bench.seed import SeedFiles, disposable_todos
 from bench.servers import (
+    FASTAPI_FLOOR_APP,
     Server,
     ServerFailed,
     migrate,
@@ -42,7 +44,7 @@ from bench.servers import (
     start_granian,
     start_reference,
 )
-from bench.wrk import WrkResult, measure
+from bench.wrk import Load, WrkResult, measure, run_together
 
 Log = Callable[[str], None]
 
@@ -64,32 +66,39 @@ _SINGLE_SCRIPTS = {
 # change feed, API and reference alike (`_features`), each measured after the files it
 # needs are made from the servers' current answers.
 FEATURES = ("conditional_get", "idempotent_create", "idempotent_replay", "changes_empty")
-# DELETE's disposable todos: this many times the expected number of requests.
+# DELETE's disposable todos: this many times the expected number of requests, expected
+# from the fastest run so far of these (a DELETE costs about what a GET one or a PATCH
+# does), on either server.
 _DELETE_HEADROOM = 2
+_DELETE_SIZED_BY = tuple(
+    f"{server}.{request}" for request in ("delete", "patch", "get_one") for server in ("api", "ref")
+)
 _POOL_SMALL = {"DB_POOL_SIZE": "8"}
 # The same API with one setting changed, against itself at the defaults (`settings_pairs`).
 _METRICS_OFF = {"METRICS_ENABLED": "false"}
 _OTHER_SORTS = tuple(sort for sort in USER_SORTS if sort != "-created_at")
 SORT_MEASUREMENTS = 2 * len(_OTHER_SORTS)
 # Every scenario `--only` can name, and its measurements (keys of Results.runs), for the
-# time estimate: the shared endpoints one each for API and reference; PATCH, DELETE and
-# mix one; 6 on the long list (page 1 and page 1,000, the list with its count and the
+# time estimate: the shared endpoints, PATCH and DELETE one each for API and reference;
+# mix one (API only); 6 on the long list (page 1 and page 1,000, the list with its count and the
 # stats, API and reference); the other sorts' pages (`SORT_MEASUREMENTS`, BENCH_SORT_REPEATS
 # runs of BENCH_SORT_DURATION each, unwarmed, counted apart); 1 with the small pool; 3 x 2
 # at two workers; JWT auth on and metrics off one each, plus the defaults they are
-# compared with (counted once, in `measurement_count`).
+# compared with and the control (counted once, in `measurement_count`). GET one also runs
+# on the FastAPI floor (bench/reference/fastapi_floor.py).
 SCENARIOS: dict[str, int] = {
     **dict.fromkeys(_SINGLE_SCRIPTS, 2),
+    "get_one": 3,  # the FastAPI floor too
     **dict.fromkeys(FEATURES, 2),
-    "patch": 1,
-    "delete": 1,
+    "patch": 2,
+    "delete": 2,
     "mix": 1,
     "long_list": 6,
     "sorts": 0,
     "pool8": 1,
     "two_workers": 6,
-    "jwt": 1,
-    "metrics": 1,
+    "jwt": 0,  # GET one with JWT auth on, counted apart (`settings_measurement_count`)
+    "metrics": 0,  # GET one with metrics off, likewise
     "serving": 15,  # SERVING_SERVERS x _SCRIPTS; only when named
     "growth": 0,  # per size: GROWTH_MEASUREMENTS, counted apart (`growth_measurement_count`)
 }
@@ -149,10 +158,11 @@ def _measure(
     *,
     warmup_args: tuple[str | Path, ...] | None = None,
     repeats: int | None = None,
+    warm_up: bool | None = None,
 ) -> WrkResult:
     """Repeat `repeat` (from 0) of `run`, of `repeats` (BENCH_REPEATS unless given). Only
-    the first is warmed up: the later ones find the server warm, and warming it again
-    would only make the bench longer."""
+    the first is warmed up, unless `warm_up` says otherwise: the later ones find the
+    server warm, and warming it again would only make the bench longer."""
     repeats = repeats or config.repeats
     of = f" ({repeat + 1}/{repeats})" if repeats > 1 else ""
     log(f"{run.key} on {run.server.name}{of}")
@@ -165,31 +175,41 @@ def _measure(
             args=run.args,
             warmup_args=warmup_args,
             connections=run.connections,
-            warm_up=run.warm_up and repeat == 0,
+            warm_up=run.warm_up and repeat == 0 if warm_up is None else warm_up,
             seconds=run.seconds,
+            server_pids=tuple(run.server.worker_pids()),
         )
     finally:
         _still_running(run.server, run.key)
-    results.add(run.key, result)
+    _record(results, run.key, result, repeat, expect=run.expect)
     log(f"  {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors")
-    unexpected = {code: n for code, n in result.statuses.items() if code != run.expect}
-    if run.expect is not None and unexpected:
+    return result
+
+
+def _record(
+    results: Results, key: str, result: WrkResult, repeat: int, *, expect: str | None
+) -> None:
+    """Keep repeat `repeat` of `key`, with a note of any answers but the `expect`ed."""
+    results.add(key, result)
+    unexpected = {code: n for code, n in result.statuses.items() if code != expect}
+    if expect is not None and unexpected:
         results.notes.append(
-            f"`{run.key}` run {repeat + 1}: answers other than {run.expect}: "
+            f"`{key}` run {repeat + 1}: answers other than {expect}: "
             + ", ".join(f"{code}: {n:,}" for code, n in unexpected.items())
             + f" of {result.requests:,}."
         )
-    return result
 
 
 def _alternate(
     config: Config, results: Results, log: Log, *runs: _Run, repeats: int | None = None
 ) -> None:
-    """Every repeat of `runs` (BENCH_REPEATS unless `repeats`), taking turns (a, b, a, b,
-    ...), so that drift during the repeats hits each of them alike and repeat i of one can
-    be paired with repeat i of the other."""
+    """Every repeat of `runs` (BENCH_REPEATS unless `repeats`), taking turns, so that
+    drift during the repeats hits each of them alike and repeat i of one can be paired with
+    repeat i of the other. The order turns round at every repeat (a, b, b, a, a, b): with
+    a fixed order the run that always came first measured up to 12% faster than the same
+    server measured second, which is more than some targets' margins."""
     for repeat in range(repeats or config.repeats):
-        for run in runs:
+        for run in runs if repeat % 2 == 0 else reversed(runs):
             _measure(config, results, log, run, repeat, repeats=repeats)
 
 
@@ -200,14 +220,18 @@ def _shared(
     files: SeedFiles,
     pair: tuple[tuple[str, Server], tuple[str, Server]],
     scripts: dict[str, str],
+    floor: Server | None = None,
 ) -> None:
+    """Each endpoint of `scripts` on both servers of `pair`, taking turns; GET one also on
+    `floor` (the FastAPI floor) when given."""
     for endpoint, script in scripts.items():
         if not config.selected(endpoint):
             continue
-        runs = (
+        servers = [*pair, *((("floor", floor),) if floor and endpoint == "get_one" else ())]
+        runs = [
             _Run(f"{prefix}.{endpoint}", server, script, _args(files, endpoint))
-            for prefix, server in pair
-        )
+            for prefix, server in servers
+        ]
         _alternate(config, results, log, *runs)
 
 
@@ -256,37 +280,57 @@ def _disposable(config: Config, dsn: str, rate: float, seconds: int, name: str) 
     return path
 
 
-def _delete(config: Config, results: Results, log: Log, db: BenchDatabase, api: Server) -> None:
-    """DELETE, each repeat on disposable todos of its own, inserted just before it: a todo
-    is deleted once, so a repeat reusing the previous one's would measure 404s."""
-    # A DELETE costs about what a GET or a PATCH does; the fastest of their repeats, with
-    # headroom, sizes the disposable todos so that wrk does not run out of ids.
-    measured_rps = [run.rps for key in ("api.patch", "api.get_one") for run in results.repeats(key)]
-    rate = max([*measured_rps, 500.0])
+def _delete(
+    config: Config, results: Results, log: Log, db: BenchDatabase, api: Server, ref: Server
+) -> None:
+    """DELETE, API and reference taking turns run by run in `_alternate`'s order, each run
+    on disposable todos of its own, inserted just before it: a todo is deleted once, so a
+    run reusing another's (the previous repeat's, or the other server's) would measure
+    404s."""
     threads = str(min(config.threads, config.connections))
+    pair = (("api", api), ("ref", ref))
     for repeat in range(config.repeats):
-        measured = _disposable(config, db.dsn, rate, config.duration, "delete.txt")
-        warmup_args = None
-        if repeat == 0 and config.warmup:
-            warmup = _disposable(config, db.dsn, rate, config.warmup, "delete.warmup.txt")
-            warmup_args = (warmup, threads)
-        run = _Run("api.delete", api, "delete.lua", (measured, threads))
-        delete = _measure(config, results, log, run, repeat, warmup_args=warmup_args)
-        available = len(measured.read_text().splitlines())
-        if delete.requests > available:
-            results.notes.append(
-                f"DELETE run {repeat + 1} sent {delete.requests} requests for {available} "
-                "disposable todos; the ids sent a second time answered 404 and count as errors."
-            )
+        for name, server in pair if repeat % 2 == 0 else reversed(pair):
+            # The fastest run so far, with headroom, sizes the disposable todos so that wrk
+            # does not run out of ids.
+            measured_rps = [run.rps for key in _DELETE_SIZED_BY for run in results.repeats(key)]
+            rate = max([*measured_rps, 500.0])
+            measured = _disposable(config, db.dsn, rate, config.duration, f"delete.{name}.txt")
+            warmup_args = None
+            if repeat == 0 and config.warmup:
+                warmup = _disposable(
+                    config, db.dsn, rate, config.warmup, f"delete.{name}.warmup.txt"
+                )
+                warmup_args = (warmup, threads)
+            run = _Run(f"{name}.delete", server, "delete.lua", (measured, threads), expect="204")
+            delete = _measure(config, results, log, run, repeat, warmup_args=warmup_args)
+            available = len(measured.read_text().splitlines())
+            if delete.requests > available:
+                results.notes.append(
+                    f"`{run.key}` run {repeat + 1} sent {delete.requests} requests for "
+                    f"{available} disposable todos; the ids sent a second time answered 404 "
+                    "and count as errors."
+                )
 
 
 def _writes(
-    config: Config, results: Results, log: Log, db: BenchDatabase, files: SeedFiles, api: Server
+    config: Config,
+    results: Results,
+    log: Log,
+    db: BenchDatabase,
+    files: SeedFiles,
+    api: Server,
+    ref: Server,
 ) -> None:
+    """PATCH and DELETE, API and reference taking turns; then the mix, on the API only."""
     if config.selected("patch"):
-        _alternate(config, results, log, _Run("api.patch", api, "patch.lua", (files.todos,)))
+        runs = [
+            _Run(f"{name}.patch", server, "patch.lua", (files.todos,), expect="200")
+            for name, server in (("api", api), ("ref", ref))
+        ]
+        _alternate(config, results, log, *runs)
     if config.selected("delete"):
-        _delete(config, results, log, db, api)
+        _delete(config, results, log, db, api, ref)
     if config.selected("mix"):
         mix = _Run("api.mix", api, "mix.lua", (files.users, files.todos))
         _alternate(config, results, log, mix)
@@ -374,12 +418,21 @@ def single_worker(
     with ExitStack() as stack:
         api = stack.enter_context(start_api(config, "api", db.api_url))
         ref = stack.enter_context(start_reference(config, "reference", db.dsn))
+        floor = None
+        if config.selected("get_one"):
+            floor = stack.enter_context(
+                start_reference(config, "fastapi-floor", db.dsn, app=FASTAPI_FLOOR_APP)
+            )
         monitor = stack.enter_context(RssMonitor(api))
         compared = check_bodies(api.url, ref.url, files)
         log(f"API and reference answered {compared} requests with the same bytes")
-        _shared(config, results, log, files, (("api", api), ("ref", ref)), _SINGLE_SCRIPTS)
+        if floor is not None:
+            compared = check_get_one(api.url, floor.url, files)
+            log(f"API and FastAPI floor answered {compared} GET one requests with the same bytes")
+        pair = (("api", api), ("ref", ref))
+        _shared(config, results, log, files, pair, _SINGLE_SCRIPTS, floor)
         _features(config, results, log, files, api, ref)
-        _writes(config, results, log, db, files, api)
+        _writes(config, results, log, db, files, api, ref)
         _long_list(config, results, log, api, ref)
     results.rss["1 worker, default settings"] = monitor.peak
 
@@ -423,31 +476,70 @@ def two_workers(
 def settings_pairs(
     config: Config, results: Results, log: Log, db: BenchDatabase, files: SeedFiles
 ) -> None:
-    """GET one on the API at its defaults (JWT auth off, metrics on) against the same API
-    with JWT auth on (AUTH_JWT_SECRET, each request with a valid token of its user) and
-    with metrics off (METRICS_ENABLED=false), all three up at once and taking turns."""
+    """GET one on the API with one setting changed, loaded at the same moments as the API
+    at its defaults: JWT auth on (AUTH_JWT_SECRET, each request with a valid token of its
+    user), metrics off (METRICS_ENABLED=false), and nothing changed (the control).
+
+    Taking turns was not enough here. On this kind of machine the same server's req/s
+    drifted by up to 15% from one 10-second run to the next, and two servers of the same
+    code and settings kept for a phase measured up to 29% apart, so a 5% bound was
+    decided by the noise. Now both servers of a pair take half the connections each, at
+    once, and every repeat starts them afresh; the pairs take turns, in an order that
+    turns round from one repeat to the next."""
     jwt_on, metrics_off = config.selected("jwt"), config.selected("metrics")
     if not (jwt_on or metrics_off):
         return
-    with ExitStack() as stack:
-        defaults = stack.enter_context(start_api(config, "api-defaults", db.api_url))
-        runs = [_Run("opt_default.get_one", defaults, "get_one.lua", (files.todos,), expect="200")]
-        if jwt_on:
-            # A new secret each run; the tokens are made for it, one per user.
-            auth = {"AUTH_JWT_SECRET": secrets.token_urlsafe(48)}
-            server = stack.enter_context(start_api(config, "api-jwt", db.api_url, settings=auth))
-            tokens = features.jwt_tokens(auth["AUTH_JWT_SECRET"], files, config.path("jwt.txt"))
-            features.check_jwt(server.url, tokens)
-            args = (tokens, "Authorization", "Bearer ")
-            runs.append(_Run("opt_jwt.get_one", server, "get_one_header.lua", args, expect="200"))
-        if metrics_off:
-            server = stack.enter_context(
-                start_api(config, "api-nometrics", db.api_url, settings=_METRICS_OFF)
-            )
-            runs.append(
-                _Run("opt_nometrics.get_one", server, "get_one.lua", (files.todos,), expect="200")
-            )
-        _alternate(config, results, log, *runs)
+    # A new secret each bench; the tokens are made for it, one per user.
+    auth = {"AUTH_JWT_SECRET": secrets.token_urlsafe(48)}
+    tokens = features.jwt_tokens(auth["AUTH_JWT_SECRET"], files, config.path("jwt.txt"))
+    plain: tuple[str, tuple[str | Path, ...]] = ("get_one.lua", (files.todos,))
+    bearer: tuple[str, tuple[str | Path, ...]] = (
+        "get_one_header.lua",
+        (tokens, "Authorization", "Bearer "),
+    )
+    changes = {"opt_jwt": (auth, bearer), "opt_nometrics": (_METRICS_OFF, plain)}
+    wanted = {"opt_jwt": jwt_on, "opt_nometrics": metrics_off, "opt_control": True}
+    prefixes = [prefix for prefix, _label, _on in SETTINGS_PAIRS if wanted[prefix]]
+    for repeat in range(config.settings_repeats):
+        for prefix in prefixes if repeat % 2 == 0 else prefixes[::-1]:
+            settings, (script, args) = changes.get(prefix, ({}, plain))
+            name = prefix.removeprefix("opt_")
+            with (
+                start_api(config, f"api-{name}", db.api_url, settings=settings) as changed,
+                start_api(config, f"api-{name}-base", db.api_url) as base,
+            ):
+                if prefix == "opt_jwt":
+                    features.check_jwt(changed.url, tokens)
+                keys = settings_keys(prefix)
+                loads = (
+                    Load(keys[0], script, changed.url, args, tuple(changed.worker_pids())),
+                    Load(keys[1], plain[0], base.url, plain[1], tuple(base.worker_pids())),
+                )
+                log(f"{keys[0]} and {keys[1]} at once ({repeat + 1}/{config.settings_repeats})")
+                _measure_together(config, results, log, loads, repeat)
+
+
+def _measure_together(
+    config: Config, results: Results, log: Log, loads: tuple[Load, ...], repeat: int
+) -> None:
+    """Repeat `repeat` of `loads` at once, after a warm-up at once; each load gets half of
+    BENCH_CONNECTIONS (two loads: as many connections in all as any other run)."""
+    connections = max(1, config.connections // len(loads))
+
+    def named(suffix: str) -> tuple[Load, ...]:
+        return tuple(dataclasses.replace(load, name=f"{load.name}.{suffix}") for load in loads)
+
+    if config.warmup:
+        run_together(
+            config, named(f"{repeat + 1}.warmup"), connections=connections, seconds=config.warmup
+        )
+    measured = run_together(
+        config, named(str(repeat + 1)), connections=connections, seconds=config.duration
+    )
+    for load, result in zip(loads, measured, strict=True):
+        _record(results, load.name, result, repeat, expect="200")
+        p99, errors = result.p99_ms, result.errors
+        log(f"  {load.name}: {result.rps:,.0f} req/s, p99 {p99:.1f} ms, {errors} errors")
 
 
 # The `serving` phase's servers, by the prefix of their keys: the reference at one worker,
@@ -597,10 +689,15 @@ def growth_seed_seconds(config: Config) -> float:
 def measurement_count(config: Config) -> int:
     """Measurements (keys of Results.runs) of the selected scenarios, warmed up once each,
     besides the other sorts' pages."""
-    count = sum(n for name, n in SCENARIOS.items() if config.selected(name))
-    if any(config.selected(name) for name in _SETTINGS_PAIRS):
-        count += 1  # the defaults they are compared with
-    return count
+    return sum(n for name, n in SCENARIOS.items() if config.selected(name))
+
+
+def settings_measurement_count(config: Config) -> int:
+    """The settings pairs (JWT auth on, metrics off, the control), each run of a pair two
+    loads at once but one wrk run's time: BENCH_SETTINGS_REPEATS runs each, every one
+    warmed up."""
+    selected = sum(config.selected(name) for name in _SETTINGS_PAIRS)
+    return selected + 1 if selected else 0
 
 
 def sort_measurement_count(config: Config) -> int:
@@ -613,6 +710,7 @@ def run_count(config: Config) -> int:
     return (
         measurement_count(config) * config.repeats
         + (sort_measurement_count(config) + growth_measurement_count(config)) * config.sort_repeats
+        + settings_measurement_count(config) * config.settings_repeats
     )
 
 
@@ -624,4 +722,7 @@ def wrk_seconds(config: Config) -> int:
         + sort_measurement_count(config) * config.sort_repeats * config.sort_duration
         + growth_measurement_count(config)
         * (config.sort_repeats * config.sort_duration + config.warmup)
+        + settings_measurement_count(config)
+        * config.settings_repeats
+        * (config.duration + config.warmup)
     )

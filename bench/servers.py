@@ -177,9 +177,16 @@ def start_granian(config: Config, name: str, database_url: str, *, workers: int 
     return server
 
 
-def start_reference(config: Config, name: str, dsn: str, *, workers: int = 1) -> Server:
-    """The reference app under uvicorn, with the same event loop and HTTP parser choice
-    (uvicorn's defaults: uvloop and httptools) and log level as the API."""
+REFERENCE_APP = "bench.reference.app:app"
+FASTAPI_FLOOR_APP = "bench.reference.fastapi_floor:app"
+
+
+def start_reference(
+    config: Config, name: str, dsn: str, *, workers: int = 1, app: str = REFERENCE_APP
+) -> Server:
+    """The reference app (or `app`, another of bench/reference) under uvicorn, with the
+    same event loop and HTTP parser choice (uvicorn's defaults: uvloop and httptools) and
+    log level as the API."""
     port = free_port()
     env = os.environ | {
         "BENCH_REFERENCE_DSN": dsn,
@@ -190,7 +197,7 @@ def start_reference(config: Config, name: str, dsn: str, *, workers: int = 1) ->
         sys.executable,
         "-m",
         "uvicorn",
-        "bench.reference.app:app",
+        app,
         "--host",
         "127.0.0.1",
         "--port",

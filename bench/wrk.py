@@ -42,6 +42,17 @@ class WrkResult:
     socket_errors: int
     others_cpu: float
     statuses: dict[str, int] = field(default_factory=dict)
+    # CPU seconds the server's processes used during the run (None: not measured). Unlike
+    # req/s, it does not depend on how the scheduler shares two CPUs between the server,
+    # wrk and PostgreSQL, so it compares two servers' cost more steadily.
+    server_cpu_seconds: float | None = None
+
+    @property
+    def server_cpu_us(self) -> float | None:
+        """The server's CPU time per answered request, in microseconds."""
+        if self.server_cpu_seconds is None or not self.requests:
+            return None
+        return self.server_cpu_seconds * 1e6 / self.requests
 
     @property
     def rps(self) -> float:
@@ -54,7 +65,11 @@ class WrkResult:
         return self.status_errors + self.socket_errors
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self) | {"rps": self.rps, "errors": self.errors}
+        return asdict(self) | {
+            "rps": self.rps,
+            "errors": self.errors,
+            "server_cpu_us": self.server_cpu_us,
+        }
 
 
 def wrk_path() -> str:
@@ -74,7 +89,9 @@ def wrk_version() -> str:
     return first_line.split(" Copyright")[0].strip()
 
 
-def _parse(output: str, connections: int, others_cpu: float) -> WrkResult:
+def _parse(
+    output: str, connections: int, others_cpu: float, server_cpu_seconds: float | None
+) -> WrkResult:
     for line in output.splitlines():
         if line.startswith(_MARKER):
             raw = orjson.loads(line[len(_MARKER) :])
@@ -93,7 +110,66 @@ def _parse(output: str, connections: int, others_cpu: float) -> WrkResult:
         socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
         others_cpu=others_cpu,
         statuses={str(code): count for code, count in sorted(raw["statuses"].items())},
+        server_cpu_seconds=server_cpu_seconds,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """One of the loads `run_together` applies at once: a name (its output file), the
+    script and its arguments, and the server's URL and processes."""
+
+    name: str
+    script: str
+    url: str
+    args: tuple[str | Path, ...] = ()
+    server_pids: tuple[int, ...] = ()
+
+
+def _command(config: Config, load: Load, connections: int, seconds: int) -> list[str]:
+    return [
+        wrk_path(),
+        f"-t{min(config.threads, connections)}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        f"--timeout={_TIMEOUT}",
+        "-s",
+        str(LUA_DIR / load.script),
+        load.url,
+        "--",
+        *(str(arg) for arg in load.args),
+    ]
+
+
+def run_together(
+    config: Config, loads: tuple[Load, ...], *, connections: int, seconds: int
+) -> list[WrkResult]:
+    """One wrk per load, all started at once and running for the same `seconds`, each with
+    `connections`: every server sees the same machine at the same moments, so a slower
+    spell of a shared host slows all of them alike instead of whichever ran then. Outputs
+    are kept as bench/out/wrk/NAME.txt."""
+    before = cpu.snapshot()
+    servers_before = [cpu.process_seconds(load.server_pids) for load in loads]
+    commands = [_command(config, load, connections, seconds) for load in loads]
+    processes = [
+        subprocess.Popen(  # noqa: S603  (our own fixed arguments)
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for command in commands
+    ]
+    outputs = [process.communicate(timeout=seconds + 60)[0] for process in processes]
+    servers_after = [cpu.process_seconds(load.server_pids) for load in loads]
+    others_cpu = cpu.others_share(before, cpu.snapshot())
+    results = []
+    for load, command, process, output, start, end in zip(
+        loads, commands, processes, outputs, servers_before, servers_after, strict=True
+    ):
+        config.path("wrk", f"{load.name}.txt").write_text(" ".join(command) + "\n\n" + output)
+        if process.returncode != 0:
+            raise WrkFailed(f"wrk exited with {process.returncode}:\n{output[-2000:]}")
+        used = end - start if start is not None and end is not None and load.server_pids else None
+        results.append(_parse(output, connections, others_cpu, used))
+    return results
 
 
 def run_wrk(
@@ -105,31 +181,28 @@ def run_wrk(
     args: tuple[str | Path, ...] = (),
     connections: int,
     seconds: int,
+    server_pids: tuple[int, ...] = (),
 ) -> WrkResult:
-    """One wrk run of `seconds`; its output is kept as bench/out/wrk/NAME.txt."""
-    threads = min(config.threads, connections)
-    command = [
-        wrk_path(),
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        f"--timeout={_TIMEOUT}",
-        "-s",
-        str(LUA_DIR / script),
-        url,
-        "--",
-        *(str(arg) for arg in args),
-    ]
+    """One wrk run of `seconds`; its output is kept as bench/out/wrk/NAME.txt. With
+    `server_pids`, also the CPU time those processes used meanwhile."""
+    command = _command(config, Load(name, script, url, args), connections, seconds)
     before = cpu.snapshot()
+    server_before = cpu.process_seconds(server_pids)
     completed = subprocess.run(  # noqa: S603  (our own fixed arguments)
         command, capture_output=True, text=True, check=False, timeout=seconds + 60
     )
+    server_after = cpu.process_seconds(server_pids)
     others_cpu = cpu.others_share(before, cpu.snapshot())
+    server_cpu = (
+        server_after - server_before
+        if server_pids and server_before is not None and server_after is not None
+        else None
+    )
     output = completed.stdout + completed.stderr
     config.path("wrk", f"{name}.txt").write_text(" ".join(command) + "\n\n" + output)
     if completed.returncode != 0:
         raise WrkFailed(f"wrk exited with {completed.returncode}:\n{output[-2000:]}")
-    return _parse(output, connections, others_cpu)
+    return _parse(output, connections, others_cpu, server_cpu)
 
 
 def measure(
@@ -143,6 +216,7 @@ def measure(
     warmup_args: tuple[str | Path, ...] | None = None,
     warm_up: bool = True,
     seconds: int | None = None,
+    server_pids: tuple[int, ...] = (),
 ) -> WrkResult:
     """A warm-up run (result discarded), then the measured run of `seconds` (by default
     BENCH_DURATION). Later repeats of the same measurement pass `warm_up=False`: the
@@ -166,4 +240,5 @@ def measure(
         args=args,
         connections=connections,
         seconds=seconds or config.duration,
+        server_pids=server_pids,
     )

@@ -9,9 +9,11 @@ filters), a move to a list given in the body (the API's transaction, statement f
 statement), GET one with `If-None-Match` (the API's ETag, a 304), a create with an
 `Idempotency-Key` (the API's one statement: claim, insert, the inserted row stored with
 the key as JSON; a replay renders the stored row again) and the change feed's poll with
-a token whose pass is over, when nothing changed (the API's statement and token). Its
-bodies are byte for byte the API's, `next_cursor` included (the bench checks that at
-start-up, `bench.sanity.check_bodies`).
+a token whose pass is over, when nothing changed (the API's statement and token), a
+PATCH of the title and/or the completion (the API's UPDATE) and a DELETE (the API's one
+statement, the todo and its tombstone), both without `If-Match`. Its bodies are byte for
+byte the API's, `next_cursor` included (the bench checks that at start-up,
+`bench.sanity.check_bodies`).
 """
 
 import base64
@@ -36,6 +38,7 @@ from starlette.routing import Route
 from bench.reference.sql import (
     BULK_INSERT,
     CREATED,
+    DELETE_ONE,
     FEED_SINCE,
     FIELDS,
     IDEMPOTENCY_FORGET_EXPIRED,
@@ -46,6 +49,7 @@ from bench.reference.sql import (
     MOVE_LOCK,
     MOVE_LOCK_TODO,
     OWNED_LISTS,
+    PATCHED,
     POSITION_GAP,
     PRIORITIES,
     SELECT_ONE,
@@ -59,6 +63,8 @@ from bench.reference.sql import (
     move_neighbours,
     move_place,
     move_respace,
+    patch_update,
+    patch_variants,
 )
 
 if TYPE_CHECKING:  # not subscriptable at run time
@@ -118,6 +124,8 @@ _PLACE = {
     for listed in (True, False)
     for end in (True, False)
 }
+# A PATCH's UPDATE, by the fields it sets.
+_PATCHES = {fields: patch_update(fields) for fields in patch_variants()}
 # The instants of a todo, which a stored record holds as text.
 _INSTANTS = ("due_at", "created_at", "updated_at", "completed_at")
 # As the API does, a keyed create that finds its key taken meanwhile (or expired) is made
@@ -153,7 +161,7 @@ def _error(body: bytes, status: int) -> Response:
     return Response(body, status, media_type="application/problem+json")
 
 
-def _pool(request: Request) -> asyncpg.Pool:
+def pool_of(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
@@ -237,19 +245,28 @@ def _one(
     return Response(body, status, headers, media_type="application/json")
 
 
+def not_found() -> Response:
+    return _error(_NOT_FOUND, 404)
+
+
+def one_todo(row: asyncpg.Record, if_none_match: str | None) -> Response:
+    """GET one's answer for its row: the todo with its ETag, or a 304 while
+    `If-None-Match` names that ETag."""
+    response = _one(_todo(row))
+    if if_none_match is not None and _names(if_none_match, response.headers["etag"]):
+        return Response(status_code=304, headers={"ETag": response.headers["etag"]})
+    return response
+
+
 async def get_todo(request: Request) -> Response:
     try:
         todo_id = uuid.UUID(request.path_params["todo_id"])
     except ValueError:
         return _error(_INVALID, 422)
-    row = await _pool(request).fetchrow(SELECT_ONE, request.path_params["user_id"], todo_id)
+    row = await pool_of(request).fetchrow(SELECT_ONE, request.path_params["user_id"], todo_id)
     if row is None:
-        return _error(_NOT_FOUND, 404)
-    response = _one(_todo(row))
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and _names(if_none_match, response.headers["etag"]):
-        return Response(status_code=304, headers={"ETag": response.headers["etag"]})
-    return response
+        return not_found()
+    return one_todo(row, request.headers.get("if-none-match"))
 
 
 def _tag(value: object) -> str:
@@ -286,7 +303,7 @@ async def list_todos(request: Request) -> Response:
         "list_id": list_id,
         "limit": limit + 1,
     }
-    rows = await _pool(request).fetch(query.sql, *(values[name] for name in query.parameters))
+    rows = await pool_of(request).fetch(query.sql, *(values[name] for name in query.parameters))
     found = [row for row in rows if row["id"] is not None]  # no match: one row, the count
     next_cursor = None
     if len(found) > limit:
@@ -299,19 +316,23 @@ async def list_todos(request: Request) -> Response:
     return _json({"items": items, "count": rows[0]["total"], "next_cursor": next_cursor})
 
 
+def _title(value: object) -> str:
+    if not isinstance(value, str) or not 0 < len(title := value.strip()) <= _TITLE_MAX:
+        raise Invalid(value)
+    return title
+
+
 def _fields(data: Any) -> tuple[Any, ...]:  # noqa: ANN401
     """A create body's fields in the INSERT's order (user_id aside), or Invalid."""
     if not isinstance(data, dict):
         raise Invalid(data)
-    title = data.get("title")
+    title = _title(data.get("title"))
     description = data.get("description")
     completed = data.get("is_completed", False)
     priority = data.get("priority", "none")
     due_at = data.get("due_at")
     tags = data.get("tags", [])
     list_id = _uuid_or_none(data.get("list_id"))
-    if not isinstance(title, str) or not 0 < len(title := title.strip()) <= _TITLE_MAX:
-        raise Invalid(title)
     if description is not None and (
         not isinstance(description, str) or len(description) > _DESCRIPTION_MAX
     ):
@@ -377,7 +398,7 @@ async def create_todo(request: Request) -> Response:
     try:
         if key is not None:
             return await _create_once(request, user_id, key, fields)
-        row = await _pool(request).fetchrow(INSERT, *fields, user_id)
+        row = await pool_of(request).fetchrow(INSERT, *fields, user_id)
     except asyncpg.ForeignKeyViolationError:  # not one of the user's lists
         return _error(_INVALID, 422)
     return _created(row, user_id)
@@ -426,7 +447,7 @@ async def _create_once(
     meanwhile or expired fails on its primary key, and the statement runs again after
     its expired row is deleted (the API's retry)."""
     fingerprint = _fingerprint(request, fields)
-    pool = _pool(request)
+    pool = pool_of(request)
     for attempt in range(1, _KEYED_ATTEMPTS + 1):
         try:
             row = await pool.fetchrow(KEYED_INSERT.sql, user_id, key, fingerprint, CREATED, *fields)
@@ -475,7 +496,7 @@ async def create_todos(request: Request) -> Response:
         return _error(_INVALID, 422)
     payload = orjson.dumps(rows, option=orjson.OPT_UTC_Z).decode()
     try:
-        created = await _pool(request).fetch(BULK_INSERT, request.path_params["user_id"], payload)
+        created = await pool_of(request).fetch(BULK_INSERT, request.path_params["user_id"], payload)
     except asyncpg.ForeignKeyViolationError:  # not one of the user's lists
         return _error(_INVALID, 422)
     return _json({"items": [_todo(row) for row in created]}, 201)
@@ -495,7 +516,7 @@ async def todo_stats(request: Request) -> Response:
         day_start, day_end = _today(request.query_params.get("tz", "UTC"))
     except (ValueError, ZoneInfoNotFoundError):
         return _error(_INVALID, 422)
-    row = await _pool(request).fetchrow(STATS, day_start, day_end, request.path_params["user_id"])
+    row = await pool_of(request).fetchrow(STATS, day_start, day_end, request.path_params["user_id"])
     if row is None:  # an aggregate always returns its row
         raise RuntimeError("the stats returned no row")
     return _json(
@@ -589,7 +610,7 @@ async def move_todo(request: Request) -> Response:
     except ValueError:
         return _error(_INVALID, 422)
     user_id = request.path_params["user_id"]
-    pool = _pool(request)
+    pool = pool_of(request)
     if list_id is not None and not await pool.fetch(OWNED_LISTS, user_id, [list_id]):
         return _error(_INVALID, 422)
     values = {
@@ -613,6 +634,54 @@ async def move_todo(request: Request) -> Response:
         except asyncpg.ForeignKeyViolationError:  # the list was deleted meanwhile
             return _error(_INVALID, 422)
     raise RuntimeError("unreachable")
+
+
+async def patch_todo(request: Request) -> Response:
+    """A PATCH of the title and/or the completion: the API's UPDATE of the fields sent
+    (none: its SELECT), one statement. Other fields, and If-Match (a transaction in the
+    API), are not served."""
+    try:
+        todo_id = uuid.UUID(request.path_params["todo_id"])
+        data = await _body(request)
+        if not isinstance(data, dict):
+            raise Invalid(data)
+        values: dict[str, Any] = {"user_id": request.path_params["user_id"], "todo_id": todo_id}
+        if "title" in data:
+            values["title"] = _title(data["title"])
+        if "is_completed" in data:
+            if not isinstance(data["is_completed"], bool):
+                raise Invalid(data["is_completed"])
+            values["is_completed"] = data["is_completed"]
+    except ValueError:
+        return _error(_INVALID, 422)
+    if "if-match" in request.headers or not data.keys() <= set(PATCHED):
+        return _error(_NOT_SERVED, 501)
+    fields = tuple(name for name in PATCHED if name in data)
+    pool = pool_of(request)
+    if fields:
+        update = _PATCHES[fields]
+        row = await pool.fetchrow(update.sql, *(values[name] for name in update.parameters))
+    else:
+        row = await pool.fetchrow(SELECT_ONE, values["user_id"], todo_id)
+    if row is None:
+        return _error(_NOT_FOUND, 404)
+    return _one(_todo(row))
+
+
+async def delete_todo(request: Request) -> Response:
+    """A DELETE: the API's statement (the todo and its tombstone), a 204 with no body.
+    If-Match (a transaction in the API) is not served."""
+    try:
+        todo_id = uuid.UUID(request.path_params["todo_id"])
+    except ValueError:
+        return _error(_INVALID, 422)
+    if "if-match" in request.headers:
+        return _error(_NOT_SERVED, 501)
+    row = await pool_of(request).fetchrow(DELETE_ONE.sql, request.path_params["user_id"], todo_id)
+    if row is None:
+        return _error(_NOT_FOUND, 404)
+    # The API's 204 carries its JSON response class's Content-Type, and no body.
+    return Response(status_code=204, media_type="application/json")
 
 
 def _feed_binding(user_id: str) -> bytes:
@@ -670,7 +739,7 @@ async def list_changes(request: Request) -> Response:
             raise Invalid(since)
     except (KeyError, ValueError, struct.error):  # binascii.Error is a ValueError
         return _error(_INVALID, 422)
-    rows = await _pool(request).fetch(
+    rows = await pool_of(request).fetch(
         FEED_SINCE.sql, taken_at, _RETENTION, old, user_id, old, limit + 1
     )
     head = rows[0]
@@ -709,6 +778,8 @@ app = Starlette(
         Route(f"{_TODOS}/bulk", create_todos, methods=["POST"]),
         Route(f"{_TODOS}/stats", todo_stats, methods=["GET"]),
         Route(f"{_TODOS}/{{todo_id}}", get_todo, methods=["GET"]),
+        Route(f"{_TODOS}/{{todo_id}}", patch_todo, methods=["PATCH"]),
+        Route(f"{_TODOS}/{{todo_id}}", delete_todo, methods=["DELETE"]),
         Route(f"{_TODOS}/{{todo_id}}/move", move_todo, methods=["POST"]),
         Route("/api/v1/users/{user_id}/changes", list_changes, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

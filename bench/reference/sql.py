@@ -339,6 +339,67 @@ RETURNING {_PUBLIC}
     return Statement(sql=sql, parameters=tuple(parameters))
 
 
+# ---- PATCH and DELETE of one todo (todo_api.services.todos) -------------------------------
+# Without If-Match each is one statement; with it, the API sends MOVE_LOCK_TODO's SELECT ...
+# FOR UPDATE first, in a transaction, which the reference does not serve.
+
+# The fields a PATCH the reference serves may set, in the API's order (the bench's PATCH
+# sends both). A PATCH that sets none is SELECT_ONE, as in the API.
+PATCHED = ("title", "is_completed")
+# `updated_at` only ever moving forwards; also a completed todo's `completed_at`.
+_NEXT_UPDATED_AT = "greatest(statement_timestamp(), todos.updated_at + interval '1 microsecond')"
+
+
+def patch_variants() -> Iterator[tuple[str, ...]]:
+    """Every non-empty subset of PATCHED, in its order."""
+    for mask in range(1, 2 ** len(PATCHED)):
+        yield tuple(name for bit, name in enumerate(PATCHED) if mask >> bit & 1)
+
+
+def patch_update(fields: tuple[str, ...]) -> Statement:
+    """A PATCH of `fields` (a non-empty subset of PATCHED, in its order), the columns in
+    the table's order: `updated_at` moved forwards, `completed_at` following `is_completed`
+    (cleared when reopened, kept when it was already completed, else the new
+    `updated_at`), `change_xid` for the change feed (the column's onupdate); every column
+    comes back. Parameters: the fields, user_id, todo_id."""
+    parameters = (*fields, "user_id", "todo_id")
+    number = {name: place for place, name in enumerate(parameters, start=1)}
+    assignments = []
+    if "title" in fields:
+        assignments.append(f"title=${number['title']}::VARCHAR")
+    if "is_completed" in fields:
+        assignments.append(f"is_completed=${number['is_completed']}::BOOLEAN")
+    assignments.append(f"updated_at={_NEXT_UPDATED_AT}")
+    if "is_completed" in fields:
+        assignments.append(
+            f"completed_at=CASE WHEN (NOT ${number['is_completed']}) THEN NULL"
+            f" WHEN todos.is_completed THEN todos.completed_at ELSE {_NEXT_UPDATED_AT} END"
+        )
+    assignments.append("change_xid=pg_current_xact_id()")
+    sql = f"""
+UPDATE todos SET {", ".join(assignments)}
+WHERE todos.user_id = ${number["user_id"]}::VARCHAR AND todos.id = ${number["todo_id"]}::UUID
+RETURNING {_PUBLIC}
+"""  # noqa: S608
+    return Statement(sql=sql, parameters=parameters)
+
+
+# A DELETE: the todo, and its tombstone for the change feed (one already there for the
+# same id is refreshed), in one statement; a row iff the todo existed. Parameters:
+# user_id, todo_id.
+DELETE_ONE = Statement(
+    sql="""
+WITH gone AS
+(DELETE FROM todos WHERE todos.user_id = $1::VARCHAR AND todos.id = $2::UUID RETURNING todos.id)
+INSERT INTO tombstones (user_id, type, id) SELECT $1::VARCHAR AS anon_1, 'todo', gone.id
+FROM gone ON CONFLICT (user_id, type, id) DO UPDATE SET deleted_at = now(),
+    change_xid = pg_current_xact_id()
+RETURNING tombstones.id
+""",
+    parameters=("user_id", "todo_id"),
+)
+
+
 # ---- Idempotency-Key (todo_api.services.idempotency) -------------------------------------
 # A keyed create is one statement, KEYED_INSERT: the claim, the INSERT (only for a key
 # that is new and free) and the key stored with the inserted row as JSON, its record.
